@@ -1,0 +1,171 @@
+"""Structured-config schemas for the Hydra command line.
+
+The YAML files in ``conf/`` are merged onto these dataclasses, so an override with a typo
+(``trainer.epochz=3``) or a wrong type (``trainer.epochs=many``) fails before anything runs, with
+an error naming the key. Defaults here are the ENAS micro search settings (official
+``scripts/cifar10_micro_search.sh``); the YAML groups and experiments change what differs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, is_dataclass
+from typing import Any, Dict, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+__all__ = ["TrainerConfig", "ControllerConfig", "DeriveConfig", "ImageDataConfig", "TextDataConfig",
+           "SearchConfig", "TrainConfig", "DeriveRunConfig", "register_configs", "check_config"]
+
+
+@dataclass
+class TrainerConfig:
+    """Training of the shared weights (search) or of the standalone child (retrain)."""
+
+    epochs: int = 150
+    lr: float = 0.05
+    lr_min: float = 0.0005
+    t0: Optional[int] = 10        # SGDR restart period in epochs (official T_0=10, T_mul=2); null: one cosine
+    t_mult: int = 2
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 1e-4
+    grad_clip: float = 5.0
+    optimizer: str = "sgd"        # sgd | adam (sgd for every CIFAR setting; some language models use others)
+    aux_weight: float = 0.4       # auxiliary-head loss weight (needs space.aux_head=true)
+    drop_path_prob: float = 0.0   # maximum drop-path probability, ramped up linearly over training
+    warmup_epochs: int = 0        # epochs of uniform sampling before the controller starts learning
+    max_steps_per_epoch: Optional[int] = None  # cap for quick runs and tests
+    amp: str = "none"             # none | bf16 (CUDA autocast; fp32 is the reference)
+    channels_last: bool = True    # NHWC memory format: same fp32 math, 1.5-2x faster convs on CPU here
+    log_every: int = 50           # steps between progress-bar refreshes (.item() syncs the device)
+    progress: bool = True
+
+
+@dataclass
+class ControllerConfig:
+    """ENAS controller and REINFORCE (official micro search script unless noted)."""
+
+    lstm_size: int = 64
+    lstm_layers: int = 1
+    temperature: Optional[float] = None
+    tanh_constant: Optional[float] = 1.1
+    op_tanh_reduce: float = 2.5
+    share_heads: bool = False
+    lr: float = 0.0035
+    beta1: float = 0.0
+    eps: float = 1e-3
+    baseline_decay: float = 0.99
+    entropy_weight: float = 1e-4
+    num_aggregate: int = 10       # architectures per controller update
+    train_steps: int = 30         # controller updates per epoch
+    reward_batches: int = 1       # validation minibatches per reward (official: 1)
+    skip_target: float = 0.4
+    skip_weight: float = 0.0
+    grad_clip: Optional[float] = None
+
+
+@dataclass
+class DeriveConfig:
+    num_samples: int = 100        # candidates sampled from the final policy
+    num_batches: int = 10         # validation batches every candidate is scored on (the same ones)
+    top_k: int = 5                # best candidates re-scored on the whole validation split
+    greedy: bool = True           # also score the policy's most likely architecture
+
+
+@dataclass
+class ImageDataConfig:
+    name: str = "cifar10"
+    source: str = "auto"          # auto | embedded | torchvision | npz
+    root: Optional[str] = None
+    download: bool = False
+    split: str = "random"         # random (seeded, valid_size images) | nb201 (split_file)
+    split_file: Optional[str] = None
+    valid_size: int = 5000        # official ENAS: 45k train / 5k validation
+    train_subset: Optional[int] = None  # keep only this many search-train images (proxy tasks)
+    valid_subset: Optional[int] = None
+    batch_size: int = 160
+    eval_batch_size: int = 500
+    augment: bool = True
+    cutout: int = 0
+    num_classes: int = 10
+
+
+@dataclass
+class TextDataConfig:
+    name: str = "ptb"
+    root: Optional[str] = None
+    batch_size: int = 64
+    eval_batch_size: int = 10
+    bptt: int = 35
+    variable_length: bool = True  # AWD-LSTM style random sequence length around bptt
+    train_subset: Optional[int] = None  # keep only this many training tokens (proxy tasks)
+    valid_subset: Optional[int] = None
+
+
+@dataclass
+class SearchConfig:
+    space: Dict[str, Any] = field(default_factory=dict)
+    data: Any = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    controller: ControllerConfig = field(default_factory=ControllerConfig)
+    derive: DeriveConfig = field(default_factory=DeriveConfig)
+    strategy: str = "enas"        # enas | random (random search with weight sharing)
+    device: str = "auto"          # auto | cpu | cuda | cuda:N
+    seed: int = 0
+    resume: Optional[str] = None  # true (latest run) | a run directory | a checkpoint file
+    output_dir: Optional[str] = None  # default: Hydra's run directory
+    task_name: str = "search"
+    benchmark: Optional[str] = None   # nb201: look the derived cell up in the NAS-Bench-201 table
+    benchmark_file: Optional[str] = None
+    tune_malloc: bool = True      # glibc: keep freed activations mapped (see enas/_malloc.py)
+
+
+@dataclass
+class TrainConfig:
+    architecture: str = MISSING   # path to architecture.json
+    space: Dict[str, Any] = field(default_factory=dict)
+    data: Any = MISSING
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    device: str = "auto"
+    seed: int = 0
+    resume: Optional[str] = None
+    output_dir: Optional[str] = None
+    task_name: str = "train"
+    tune_malloc: bool = True
+
+
+@dataclass
+class DeriveRunConfig:
+    checkpoint: str = MISSING     # a search checkpoint (.pt) or run directory
+    derive: DeriveConfig = field(default_factory=DeriveConfig)
+    device: str = "auto"
+    seed: int = 0
+    output_dir: Optional[str] = None
+    task_name: str = "derive"
+
+
+def check_config(cfg, path: str = "") -> None:
+    """Reject keys a schema does not have, including ones added with ``+key=value``.
+
+    Hydra lets ``+`` add keys even to structured nodes; a typo there would otherwise be ignored.
+    """
+    if not isinstance(cfg, DictConfig):
+        return
+    schema = OmegaConf.get_type(cfg)
+    if is_dataclass(schema):
+        allowed = {f.name for f in fields(schema)}
+        unknown = sorted(set(cfg.keys()) - allowed)
+        if unknown:
+            raise KeyError(f"unknown config key {path + unknown[0]!r}; valid keys{' of ' + path[:-1] if path else ''}: "
+                           f"{', '.join(sorted(allowed))}")
+    for key in cfg.keys():
+        check_config(cfg._get_node(key), f"{path}{key}.")
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="search_schema", node=SearchConfig)
+    cs.store(name="train_schema", node=TrainConfig)
+    cs.store(name="derive_schema", node=DeriveRunConfig)
+    cs.store(group="data", name="image_schema", node=ImageDataConfig)
+    cs.store(group="data", name="text_schema", node=TextDataConfig)

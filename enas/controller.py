@@ -1,0 +1,242 @@
+"""The ENAS controller: an LSTM policy over a search space's decisions.
+
+Pham et al. 2018 (arXiv:1802.03268), sections 2.2-2.4; official code github.com/melodyguan/enas,
+``src/cifar10/micro_controller.py`` and ``general_controller.py``. Built from the decision list
+alone (`supernet.decisions`), so any space written with the public primitives gets a controller:
+
+* one LSTM step per decision; a layer decision reads a softmax head, and the chosen option's
+  embedding is the next input;
+* an input decision over named earlier nodes attends over those nodes' "anchors" (a hidden state
+  per node, produced by one extra LSTM step after the node's last decision):
+  ``v . tanh(W1 anchor + W2 h)``; one of n is a softmax, "any subset" an independent Bernoulli
+  per candidate (the macro skip connections); the next input is the chosen anchors' sum over
+  (1 + count), as the official macro code;
+* nodes that are referenced but make no decisions (a cell's two inputs) get anchors from LSTM steps
+  on the start embedding with a zero value, as the official micro code;
+* logits are ``tanh_constant * tanh(logits / temperature)``; layer decisions use
+  ``tanh_constant / op_tanh_reduce`` (official ``op_tanh_reduce``).
+
+The LSTM runs once through all decisions in order, so the reduction cell continues from the
+normal cell's state. Several architectures are sampled as one batch. Deviations from the official
+code, each a simplification: per-decision heads (``share_heads=True`` restores one head per
+option set), no fixed logit prior on the first ops, and the true Bernoulli KL for the skip penalty.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from supernet import Decision
+
+__all__ = ["Controller", "Samples"]
+
+
+@dataclass
+class Samples:
+    """A batch of sampled architectures with the per-architecture sums the REINFORCE loss needs."""
+
+    archs: List[Dict]
+    log_prob: torch.Tensor      # (n,) summed log-probability of each architecture (differentiable)
+    entropy: torch.Tensor       # (n,) summed entropy of the decision distributions
+    skip_penalty: torch.Tensor  # (n,) KL(skip probabilities || target), 0 without subset decisions
+    skip_rate: torch.Tensor     # (n,) fraction of subset candidates taken
+
+
+class Controller(nn.Module):
+    def __init__(self, decisions: Sequence[Decision], lstm_size: int = 64, lstm_layers: int = 1,
+                 temperature: Optional[float] = None, tanh_constant: Optional[float] = 1.1,
+                 op_tanh_reduce: float = 2.5, skip_target: float = 0.4, share_heads: bool = False,
+                 init_range: float = 0.1):
+        super().__init__()
+        self.decisions = tuple(decisions)
+        if not self.decisions:
+            raise ValueError("a controller needs at least one decision")
+        self.temperature, self.tanh_constant, self.op_tanh_reduce = temperature, tanh_constant, op_tanh_reduce
+        self.skip_target = skip_target
+        H = lstm_size
+        self.start = nn.Parameter(torch.empty(1, H))  # official g_emb
+        self.lstm = nn.ModuleList(nn.LSTMCell(H, H) for _ in range(lstm_layers))
+        self.heads, self.embeddings = nn.ModuleDict(), nn.ModuleDict()
+        self._head_key: Dict[str, str] = {}
+        for d in self.decisions:
+            if d.kind == "input" and d.named_inputs:
+                continue  # attention, below
+            key = f"options/{'|'.join(d.options)}" if share_heads and d.kind == "layer" else d.label
+            self._head_key[d.label] = key = key.replace(".", "_")
+            if key not in self.heads:
+                self.heads[key] = nn.Linear(H, d.size)
+                self.embeddings[key] = nn.Embedding(d.size, H)
+        self.attn_anchor = nn.Linear(H, H, bias=False)  # W1
+        self.attn_query = nn.Linear(H, H, bias=False)   # W2
+        self.attn_v = nn.Linear(H, 1, bias=False)
+        self._plan = self._make_plan()
+        for p in self.parameters():
+            nn.init.uniform_(p, -init_range, init_range)
+
+    def _make_plan(self) -> List[Tuple[List[str], Optional[str]]]:
+        """For each decision: anchors to create before it (nodes without decisions), anchor to emit after it."""
+        produced = {d.node for d in self.decisions}
+        referenced = {name for d in self.decisions if d.kind == "input" and d.named_inputs for name in d.options}
+        last_of_node = {d.node: i for i, d in enumerate(self.decisions)}
+        known, plan = set(), []
+        for i, d in enumerate(self.decisions):
+            before = []
+            if d.kind == "input" and d.named_inputs:
+                for name in d.options:
+                    if name not in known:
+                        if name in produced:
+                            raise ValueError(f"decision {d.label!r} picks node {name!r} before that node's decisions end")
+                        before.append(name)
+                        known.add(name)
+            after = d.node if last_of_node[d.node] == i and d.node in referenced else None
+            if after:
+                known.add(after)
+            plan.append((before, after))
+        return plan
+
+    # ----------------------------------------------------------------------------------------- #
+    def _step(self, x, state):
+        new_state = []
+        for layer, (h, c) in zip(self.lstm, state):
+            h, c = layer(x, (h, c))
+            new_state.append((h, c))
+            x = h
+        return x, new_state
+
+    def _squash(self, logits: torch.Tensor, layer: bool) -> torch.Tensor:
+        if self.temperature:
+            logits = logits / self.temperature
+        if self.tanh_constant:
+            logits = (self.tanh_constant / (self.op_tanh_reduce if layer else 1.0)) * torch.tanh(logits)
+        return logits
+
+    def _run(self, n: int, given: Optional[List[Mapping]] = None, greedy: bool = False) -> Samples:
+        device = self.start.device
+        H = self.start.shape[1]
+        state = [(torch.zeros(n, H, device=device), torch.zeros(n, H, device=device)) for _ in self.lstm]
+        inputs = self.start.expand(n, H)
+        anchors: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}  # name -> (value, W1 value-key)
+        log_prob = torch.zeros(n, device=device)
+        entropy = torch.zeros(n, device=device)
+        penalty = torch.zeros(n, device=device)
+        skips, skip_slots = torch.zeros(n, device=device), 0
+        archs: List[Dict] = [{} for _ in range(n)]
+        rows = torch.arange(n, device=device)
+        for d, (before, after) in zip(self.decisions, self._plan):
+            for name in before:
+                h, state = self._step(self.start.expand(n, H), state)
+                anchors[name] = (torch.zeros_like(h), self.attn_anchor(h))
+            h, state = self._step(inputs, state)
+            target = None if given is None else [g[d.label] for g in given]
+            if d.kind == "layer":
+                key = self._head_key[d.label]
+                logits = self._squash(self.heads[key](h), layer=True)
+                idx = self._categorical(logits, target, d, greedy)
+                lp = F.log_softmax(logits, -1)
+                log_prob = log_prob + lp[rows, idx]
+                entropy = entropy + -(lp.exp() * lp).sum(-1)
+                inputs = self.embeddings[key](idx)
+                for a, i in zip(archs, idx.tolist()):
+                    a[d.label] = d.options[i]
+            else:
+                if d.named_inputs:
+                    values = torch.stack([anchors[name][0] for name in d.options], 1)          # (n, k, H)
+                    keys = torch.stack([anchors[name][1] for name in d.options], 1)
+                    logits = self.attn_v(torch.tanh(keys + self.attn_query(h).unsqueeze(1))).squeeze(-1)
+                else:
+                    key = self._head_key[d.label]
+                    values = self.embeddings[key].weight.unsqueeze(0).expand(n, -1, -1)
+                    logits = self.heads[key](h)
+                logits = self._squash(logits, layer=False)
+                if d.n_chosen is None:
+                    mask, lp, ent, kl = self._subset(logits, target, greedy)
+                    penalty = penalty + kl
+                    skips, skip_slots = skips + mask.sum(-1), skip_slots + d.size
+                    inputs = (mask.unsqueeze(-1) * values).sum(1) / (1.0 + mask.sum(-1, keepdim=True))
+                else:
+                    mask, lp, ent = self._k_of_n(logits, target, d, greedy)
+                    inputs = (mask.unsqueeze(-1) * values).sum(1) / d.n_chosen
+                log_prob, entropy = log_prob + lp, entropy + ent
+                for a, m in zip(archs, mask.bool().tolist()):
+                    a[d.label] = [i for i, on in enumerate(m) if on]
+            if after is not None:
+                h, state = self._step(inputs, state)
+                anchors[after] = (h, self.attn_anchor(h))
+                inputs = self.start.expand(n, H)
+        rate = skips / skip_slots if skip_slots else torch.zeros(n, device=device)
+        return Samples(archs, log_prob, entropy, penalty, rate)
+
+    def _categorical(self, logits, target, d: Decision, greedy: bool) -> torch.Tensor:
+        if target is not None:
+            return torch.tensor([d.options.index(t) if isinstance(t, str) else t for t in target], device=logits.device)
+        if greedy:
+            return logits.argmax(-1)
+        return torch.multinomial(F.softmax(logits, -1), 1).squeeze(1)
+
+    def _subset(self, logits, target, greedy: bool):
+        # Official macro: logits [-q, q] through a 2-way softmax, i.e. P(take) = sigmoid(2q).
+        logit = 2.0 * logits
+        p = torch.sigmoid(logit)
+        if target is not None:
+            mask = torch.zeros_like(p)
+            for r, chosen in enumerate(target):
+                mask[r, list(chosen)] = 1.0
+        else:
+            mask = (p > 0.5).float() if greedy else torch.bernoulli(p.detach())
+        lp = -F.binary_cross_entropy_with_logits(logit, mask, reduction="none").sum(-1)
+        ent = F.binary_cross_entropy_with_logits(logit, p, reduction="none").sum(-1)
+        t = self.skip_target
+        eps = 1e-7
+        kl = (p * torch.log((p + eps) / t) + (1 - p) * torch.log((1 - p + eps) / (1 - t))).sum(-1)
+        return mask, lp, ent, kl
+
+    def _k_of_n(self, logits, target, d: Decision, greedy: bool):
+        """k of n without replacement: k successive softmaxes, each masking what is already chosen.
+
+        The log-probability is that of the chosen *set* (summed over the k! orders it can be drawn
+        in), so it is the same whether the set was sampled or given; the entropy is the sum of the
+        step entropies along the drawn order.
+        """
+        n, _ = logits.shape
+        ent = torch.zeros(n, device=logits.device)
+        taken = torch.zeros_like(logits, dtype=torch.bool)
+        order = []
+        for step in range(d.n_chosen):
+            logp = F.log_softmax(logits.masked_fill(taken, -math.inf), -1)
+            if target is not None:
+                idx = torch.tensor([sorted(t)[step] for t in target], device=logits.device)
+            elif greedy:
+                idx = logp.argmax(-1)
+            else:
+                idx = torch.multinomial(logp.exp(), 1).squeeze(1)
+            ent = ent - torch.nan_to_num(logp.exp() * logp).sum(-1)
+            taken = taken.scatter(1, idx[:, None], True)
+            order.append(idx)
+        per_order = []
+        for perm in itertools.permutations(order):
+            lp, masked = 0.0, torch.zeros_like(taken)
+            for idx in perm:
+                logp = F.log_softmax(logits.masked_fill(masked, -math.inf), -1)
+                lp = lp + logp.gather(1, idx[:, None]).squeeze(1)
+                masked = masked.scatter(1, idx[:, None], True)
+            per_order.append(lp)
+        return taken.float(), torch.logsumexp(torch.stack(per_order), 0), ent
+
+    # ------------------------------------------------------------------------------------------- #
+    def sample(self) -> Tuple[Dict, torch.Tensor, torch.Tensor]:
+        """One architecture with its summed log-probability and entropy (both differentiable)."""
+        s = self._run(1)
+        return s.archs[0], s.log_prob[0], s.entropy[0]
+
+    def sample_many(self, n: int, greedy: bool = False) -> Samples:
+        return self._run(n, greedy=greedy)
+
+    def log_prob(self, archs: Sequence[Mapping]) -> torch.Tensor:
+        """Log-probability of given architectures under the policy (teacher forcing)."""
+        return self._run(len(archs), given=list(archs)).log_prob

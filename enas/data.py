@@ -1,0 +1,203 @@
+"""CIFAR-10 on the device: loading from several layouts, search splits, batched augmentation.
+
+Following airbench (KellerJordan/cifar10-airbench): each split is one tensor on the device,
+normalised once; batches are slices by a ``randperm`` made on the device; pad-4 random crop, flip and
+cutout act on whole batches. No DataLoader, no workers, no per-sample Python.
+
+Sources (``data.source``):
+
+* ``embedded``: 3,000 train / 1,000 test lossless CIFAR-10 images shipped in the package;
+* ``torchvision``: torchvision's layout (``<root>/cifar-10-batches-py``), downloaded with
+  ``download=true`` when online;
+* ``npz``: the layout of ``shared/data/cifar10`` (``train_jpeg.npz`` + ``train_y.npy``,
+  ``test_x.npy`` + ``test_y.npy``); JPEGs are decoded once and cached;
+* ``auto``: whichever of the two directory layouts ``root`` holds.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, Optional, Tuple
+
+import numpy as np
+import torch
+
+__all__ = ["load_cifar10", "search_split", "ImageLoader", "Augment", "CIFAR10_MEAN", "CIFAR10_STD"]
+
+CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR10_STD = (0.2470, 0.2435, 0.2616)
+EMBEDDED = Path(__file__).parent / "assets" / "cifar10_mini.npz"
+
+Split = Tuple[torch.Tensor, torch.Tensor]  # (uint8 N x 3 x 32 x 32, int64 N)
+
+
+def _decode_png_mosaic(png: np.ndarray) -> np.ndarray:
+    from PIL import Image
+
+    mosaic = np.asarray(Image.open(io.BytesIO(png.tobytes())).convert("RGB"))
+    return mosaic.reshape(-1, 32, 32, 3)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("ENAS_CACHE", Path.home() / ".cache" / "enas"))
+
+
+def _decode_jpegs(path: Path) -> np.ndarray:
+    """Decode ``train_jpeg.npz`` once (about a minute for 50k images) and cache the pixels."""
+    stat = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    cached = _cache_dir() / f"{path.stem}-{key}.npy"
+    if cached.is_file():
+        return np.load(cached)
+    from PIL import Image
+
+    z = np.load(path)
+    jpeg, offsets = z["jpeg"], z["offsets"]
+    images = np.stack([np.asarray(Image.open(io.BytesIO(jpeg[offsets[i]:offsets[i + 1]].tobytes())).convert("RGB"))
+                       for i in range(len(offsets) - 1)])
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
+    np.save(tmp, images)
+    os.replace(tmp, cached)
+    return images
+
+
+def _to_tensors(x_nhwc: np.ndarray, y: np.ndarray) -> Split:
+    x = torch.from_numpy(np.require(x_nhwc, requirements=["C", "W"])).permute(0, 3, 1, 2).contiguous()
+    return x, torch.as_tensor(np.asarray(y), dtype=torch.long)
+
+
+def _load_npz_layout(root: Path) -> Dict[str, Split]:
+    splits = {}
+    for split in ("train", "test"):
+        if (root / f"{split}_x.npy").is_file():
+            x = np.load(root / f"{split}_x.npy")
+        else:
+            x = _decode_jpegs(root / f"{split}_jpeg.npz")
+        splits[split] = _to_tensors(x, np.load(root / f"{split}_y.npy"))
+    return splits
+
+
+def _load_torchvision(root: Path, download: bool) -> Dict[str, Split]:
+    from torchvision.datasets import CIFAR10
+
+    return {split: _to_tensors(ds.data, ds.targets)
+            for split, ds in (("train", CIFAR10(str(root), train=True, download=download)),
+                              ("test", CIFAR10(str(root), train=False, download=download)))}
+
+
+def load_cifar10(source: str = "auto", root: Optional[str] = None, download: bool = False) -> Dict[str, Split]:
+    """``{"train": (x, y), "test": (x, y)}`` with x uint8 (N, 3, 32, 32) on the CPU."""
+    if source == "embedded":
+        z = np.load(EMBEDDED)
+        return {s: _to_tensors(_decode_png_mosaic(z[f"{s}_png"]), z[f"{s}_y"]) for s in ("train", "test")}
+    if root is None:
+        raise ValueError(f"data.root is required for data.source={source!r} (or use data.source=embedded)")
+    path = Path(root).expanduser()
+    has_torchvision = (path / "cifar-10-batches-py").is_dir()
+    has_npz = (path / "train_jpeg.npz").is_file() or (path / "train_x.npy").is_file()
+    if source == "auto":
+        source = "torchvision" if has_torchvision or (download and not has_npz) else "npz" if has_npz else None
+        if source is None:
+            raise FileNotFoundError(
+                f"no CIFAR-10 found under data.root={str(path)!r}: expected torchvision's 'cifar-10-batches-py/' "
+                "or 'train_jpeg.npz'/'train_x.npy' + 'train_y.npy' (shared/data/cifar10 layout); "
+                "pass data.download=true to download it, or data.source=embedded for the bundled subset")
+    if source == "torchvision":
+        if not has_torchvision and not download:
+            raise FileNotFoundError(f"{str(path / 'cifar-10-batches-py')!r} does not exist; pass data.download=true")
+        return _load_torchvision(path, download)
+    if source == "npz":
+        if not has_npz:
+            raise FileNotFoundError(f"{str(path)!r} holds neither train_jpeg.npz nor train_x.npy")
+        return _load_npz_layout(path)
+    raise ValueError(f"unknown data.source {source!r}; use one of auto, embedded, torchvision, npz")
+
+
+def search_split(n_train: int, valid_size: int, seed: int, split: str = "random",
+                 split_file: Optional[str] = None) -> Tuple[torch.Tensor, torch.Tensor]:
+    """Indices (train, valid) into the training set: a seeded random split or NAS-Bench-201's file."""
+    if split == "nb201":
+        if split_file is None or not Path(split_file).is_file():
+            raise FileNotFoundError(
+                f"data.split=nb201 needs data.split_file pointing at NAS-Bench-201's cifar-split.txt (got {split_file!r})")
+        spec = json.loads(Path(split_file).read_text())
+        # {"train": ["int", ["0", "5", ...]], "valid": [...]}: a type tag, then indices as strings
+        train, valid = (torch.tensor([int(i) for i in spec[k][1]]) for k in ("train", "valid"))
+        if max(train.max().item(), valid.max().item()) >= n_train:
+            raise ValueError(f"{split_file} indexes {max(train.max(), valid.max()) + 1} images, dataset has {n_train}")
+        return train, valid
+    if split != "random":
+        raise ValueError(f"unknown data.split {split!r}; use 'random' or 'nb201'")
+    if not 0 < valid_size < n_train:
+        raise ValueError(f"data.valid_size={valid_size} must be between 1 and the {n_train} training images - 1")
+    perm = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed))
+    return perm[valid_size:].sort().values, perm[:valid_size].sort().values
+
+
+@dataclass
+class Augment:
+    """Batched CIFAR augmentation: zero-pad + random crop, horizontal flip, optional cutout."""
+
+    pad: int = 4
+    flip: bool = True
+    cutout: int = 0
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = x.shape
+        dev = x.device
+        if self.pad:
+            padded = torch.nn.functional.pad(x, (self.pad,) * 4)
+            dy = torch.randint(0, 2 * self.pad + 1, (n, 1), device=dev) + torch.arange(h, device=dev)
+            dx = torch.randint(0, 2 * self.pad + 1, (n, 1), device=dev) + torch.arange(w, device=dev)
+            rows = torch.arange(n, device=dev)[:, None, None]
+            x = padded.permute(0, 2, 3, 1)[rows, dy[:, :, None], dx[:, None, :]].permute(0, 3, 1, 2)
+        if self.flip:
+            x = torch.where(torch.rand(n, 1, 1, 1, device=dev) < 0.5, x.flip(3), x)
+        if self.cutout:  # a square of side `cutout` centred anywhere, clipped at the border (DeVries & Taylor 2017)
+            top = torch.randint(0, h, (n, 1, 1), device=dev) - self.cutout // 2
+            left = torch.randint(0, w, (n, 1, 1), device=dev) - self.cutout // 2
+            ys = torch.arange(h, device=dev)[None, :, None] - top
+            xs = torch.arange(w, device=dev)[None, None, :] - left
+            hole = (ys >= 0) & (ys < self.cutout) & (xs >= 0) & (xs < self.cutout)
+            x = x * (~hole).unsqueeze(1).to(x.dtype)
+        return x
+
+
+class ImageLoader:
+    """Batches of one split kept on the device, normalised once."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device,
+                 shuffle: bool = True, augment: Optional[Augment] = None, drop_last: bool = True,
+                 channels_last: bool = False):
+        if len(x) == 0:
+            raise ValueError("empty data split")
+        mean = torch.tensor(CIFAR10_MEAN, device=device).view(1, 3, 1, 1)
+        std = torch.tensor(CIFAR10_STD, device=device).view(1, 3, 1, 1)
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.x = ((x.to(device).float().div_(255) - mean) / std).contiguous(memory_format=self.memory_format)
+        self.y = y.to(device)
+        self.batch_size = min(batch_size, len(x))
+        self.shuffle, self.augment, self.drop_last = shuffle, augment, drop_last
+
+    def __len__(self) -> int:
+        n = len(self.y)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+        n = len(self.y)
+        order = torch.randperm(n, device=self.y.device) if self.shuffle else torch.arange(n, device=self.y.device)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            x = self.x[idx]
+            if self.augment:
+                x = self.augment(x).contiguous(memory_format=self.memory_format)
+            yield x, self.y[idx]
+
+    def forever(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
+        while True:
+            yield from self

@@ -1,0 +1,106 @@
+"""Retrain a derived architecture from scratch as a standalone network and report test accuracy.
+
+The child is built by `supernet.freeze` from a freshly initialised space (usually larger than the
+search network: the paper's final micro network has 15 layers and 36 channels), so it holds only
+the chosen ops' parameters; its batch norms get ordinary running statistics. Same loop shape as
+torchvision's reference scripts: `train_epoch`, evaluate, checkpoint, resume at ``epoch + 1``.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Dict, Tuple
+
+import torch
+from omegaconf import OmegaConf
+from torch import nn
+
+from supernet import ArchitectureError, freeze, load_architecture, use_running_stats
+
+from .config import check_config
+from .checkpoint import load_checkpoint, resolve_resume, rng_state, save_checkpoint, set_rng_state
+from .run import MetricsLogger, output_dir, resolve_device, seed_everything
+from .search import _runs_root, build_supernet, to_memory_format
+from .tasks import build_task
+from .training import make_optimizer, make_scheduler, train_epoch
+
+__all__ = ["retrain", "build_child"]
+
+log = logging.getLogger("enas")
+
+
+def build_child(space_cfg, architecture: str, device: torch.device) -> Tuple[nn.Module, Dict, Dict]:
+    """(standalone child, space spec, architecture) from a space config and an architecture file."""
+    path = Path(architecture).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"architecture={architecture!r}: no such file (use the architecture.json a search wrote)")
+    meta = json.loads(path.read_text()) if path.suffix == ".json" else {}
+    searched = meta.get("space", {}).get("name") if isinstance(meta, dict) and isinstance(meta.get("space"), dict) else None
+    if searched and searched != space_cfg.get("name"):
+        raise ArchitectureError(f"{path} was derived in space {searched!r} but this run builds space "
+                                f"{space_cfg.get('name')!r}; pass space={searched}")
+    supernet, space = build_supernet(space_cfg, torch.device("cpu"))
+    arch = load_architecture(path, supernet)
+    child = use_running_stats(freeze(supernet, arch)).to(device)
+    del supernet
+    return child, space, arch
+
+
+def _parameters(model: nn.Module, exclude: str = "aux_head") -> int:
+    return sum(p.numel() for name, p in model.named_parameters() if not name.startswith(exclude))
+
+
+def retrain(cfg) -> Dict:
+    check_config(cfg)
+    device = resolve_device(cfg.device)
+    resume_from = resolve_resume(cfg.resume, _runs_root(cfg))
+    out = resume_from.parent.parent if resume_from else output_dir(cfg)
+    seed_everything(cfg.seed)
+    task, _ = build_task(cfg, device, "retrain")
+    model, space, arch = build_child(cfg.space, cfg.architecture, device)
+    to_memory_format(model, cfg.trainer)
+    optimizer = make_optimizer(model, cfg.trainer)
+    scheduler = make_scheduler(optimizer, cfg.trainer)
+    logger = MetricsLogger(out)
+    params = _parameters(model)
+    log.info("standalone child of %s %s: %.3fM parameters (without auxiliary head); outputs in %s",
+             space["name"], space["kwargs"], params / 1e6, out)
+    start = 0
+    if resume_from:
+        state = load_checkpoint(resume_from, device)
+        if state.get("space") != space or state.get("architecture") != arch:
+            raise ValueError(f"cannot resume {resume_from}: it trained another space or architecture")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["w_optim"])
+        scheduler.load_state_dict(state["lr_sched"])
+        set_rng_state(state["rng"])
+        start = state["epoch"] + 1
+        logger.truncate(state["epoch"])
+    OmegaConf.save(cfg, out / "config.yaml")
+    row: Dict = {}
+    for epoch in range(start, cfg.trainer.epochs):
+        began = time.time()
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
+        row.update(train_epoch(model, task, optimizer, cfg.trainer, epoch, desc="retrain"))
+        scheduler.step()
+        row.update({f"test_{k}": v for k, v in task.evaluate(model, task.test).items()})
+        row["epoch_seconds"] = time.time() - began
+        logger.log(row)
+        log.info("epoch %d: train_loss=%.4f train_acc=%.4f test_acc=%.4f", epoch, row["train_loss"],
+                 row["train_acc"], row["test_acc"])
+        save_checkpoint({"model": model.state_dict(), "w_optim": optimizer.state_dict(),
+                         "lr_sched": scheduler.state_dict(), "epoch": epoch, "rng": rng_state(),
+                         "config": OmegaConf.to_container(cfg, resolve=True), "space": space, "architecture": arch},
+                        out / "checkpoints", epoch)
+    if not row:  # resumed a finished run: evaluate what is there
+        row = {f"test_{k}": v for k, v in task.evaluate(model, task.test).items()}
+    result = {"test_acc": row["test_acc"], "test_loss": row["test_loss"], "params": params,
+              "params_with_aux": sum(p.numel() for p in model.parameters()), "epochs": cfg.trainer.epochs,
+              "space": space, "architecture": arch, "out_dir": str(out)}
+    (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    logger.close()
+    print(f"\nTest accuracy {result['test_acc']:.4f} after {cfg.trainer.epochs} epochs; "
+          f"{params / 1e6:.3f}M parameters. Results in {out / 'results.json'}\n")
+    return result

@@ -1,0 +1,185 @@
+"""The ENAS search loop: alternate shared-weight training and controller training, then derive.
+
+Pham et al. 2018 (arXiv:1802.03268), section 2.2. Per epoch:
+
+1. shared-weights phase: SGD over the search-train split, a freshly sampled architecture per
+   minibatch (during ``trainer.warmup_epochs``, and always for ``strategy=random``, sampled
+   uniformly);
+2. controller phase: ``controller.train_steps`` REINFORCE updates, each from
+   ``controller.num_aggregate`` architectures rewarded by validation accuracy.
+
+Every epoch ends with an atomic checkpoint; the run ends with an automatic derive that writes
+``architecture.json``. Run it as ``enas-search`` (Hydra) or call `search(cfg)` from Python.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Dict, Tuple
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+from supernet import activate, count_architectures, count_parameters, create_space, decisions
+
+from .config import check_config
+from .checkpoint import load_checkpoint, resolve_resume, rng_state, save_checkpoint, set_rng_state
+from .derive import derive, write_architecture
+from .run import MetricsLogger, output_dir, progress, resolve_device, seed_everything
+from .strategy import ENASStrategy, create_strategy
+from .tasks import build_task
+from .training import make_optimizer, make_scheduler, train_epoch
+
+__all__ = ["search", "build_supernet", "build_search", "controller_kwargs", "run_derive", "to_memory_format"]
+
+log = logging.getLogger("enas")
+
+def controller_kwargs(controller_cfg) -> Dict:
+    kwargs = OmegaConf.to_container(controller_cfg) if isinstance(controller_cfg, DictConfig) else dict(controller_cfg)
+    return {k: v for k, v in kwargs.items() if k != "reward_batches"}  # the task reads that one
+
+
+def build_supernet(space_cfg, device: torch.device) -> Tuple[nn.Module, Dict]:
+    spec = OmegaConf.to_container(space_cfg, resolve=True) if isinstance(space_cfg, DictConfig) else dict(space_cfg)
+    if "name" not in spec:
+        raise ValueError("the space config needs a 'name' (e.g. space=micro)")
+    name = spec.pop("name")
+    model = create_space(name, **spec).to(device)
+    return model, {"name": name, "kwargs": spec}
+
+
+def to_memory_format(model: nn.Module, trainer) -> nn.Module:
+    return model.to(memory_format=torch.channels_last) if trainer.channels_last else model
+
+
+def build_search(cfg, device: torch.device):
+    """Task, supernet and strategy of a search config, freshly initialised (seeded by ``cfg.seed``)."""
+    seed_everything(cfg.seed)
+    task, split = build_task(cfg, device, "search")
+    model, space = build_supernet(cfg.space, device)
+    to_memory_format(model, cfg.trainer)
+    strategy = create_strategy(cfg.strategy, decisions(model), device, cfg.seed, **controller_kwargs(cfg.controller))
+    return task, split, model, space, strategy
+
+
+def _runs_root(cfg) -> Path:
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        return Path(HydraConfig.get().runtime.output_dir).parent
+    except ValueError:
+        return Path("outputs") / cfg.task_name
+
+
+def search(cfg) -> Dict:
+    """Run a whole search from a config (see ``conf/search.yaml``); returns the final metrics."""
+    check_config(cfg)
+    device = resolve_device(cfg.device)
+    resume_from = resolve_resume(cfg.resume, _runs_root(cfg))
+    out = resume_from.parent.parent if resume_from else output_dir(cfg)
+    task, split, model, space, strategy = build_search(cfg, device)
+    optimizer = make_optimizer(model, cfg.trainer)
+    scheduler = make_scheduler(optimizer, cfg.trainer)
+    logger = MetricsLogger(out)
+    decs = decisions(model)
+    log.info("search space %s %s: %d decisions, %.3g architectures, %d shared parameters; outputs in %s",
+             space["name"], space["kwargs"], len(decs), count_architectures(decs), count_parameters(model), out)
+    start = 0
+    if resume_from:
+        start = _restore(load_checkpoint(resume_from, device), model, strategy, optimizer, scheduler, space)
+        logger.truncate(start - 1)
+        log.info("resumed from %s at epoch %d", resume_from, start)
+    OmegaConf.save(cfg, out / "config.yaml")
+    steps = min(task.steps_per_epoch, cfg.trainer.max_steps_per_epoch or task.steps_per_epoch)
+    for epoch in range(start, cfg.trainer.epochs):
+        began = time.time()
+        warmup = epoch < cfg.trainer.warmup_epochs
+        enas = isinstance(strategy, ENASStrategy)
+        archs = strategy.uniform(steps) if warmup and enas else strategy.propose(steps)
+        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
+        row.update(train_epoch(model, task, optimizer, cfg.trainer, epoch, archs, desc="shared weights"))
+        scheduler.step()
+        if enas and not warmup and cfg.controller.train_steps > 0:
+            row.update(_controller_phase(model, strategy, task, cfg, epoch))
+        row["epoch_seconds"] = time.time() - began
+        logger.log(row)
+        log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in row.items()
+                                                  if isinstance(v, float) and v is not None))
+        save_checkpoint(_state(model, strategy, optimizer, scheduler, epoch, (epoch + 1) * steps, cfg, space, split),
+                        out / "checkpoints", epoch)
+    result = run_derive(model, strategy, task, cfg.derive, out, space, cfg)
+    logger.close()
+    return result
+
+
+def _controller_phase(model, strategy, task, cfg, epoch) -> Dict:
+    task.start_reward_epoch()
+
+    def reward(arch: Dict) -> float:
+        activate(model, arch)
+        return task.reward(model)
+
+    bar = progress(range(cfg.controller.train_steps), cfg.trainer.progress, desc=f"controller {epoch}")
+    ticker = iter(bar)
+
+    def tick(stats: Dict) -> None:
+        next(ticker, None)
+        if hasattr(bar, "set_postfix"):
+            bar.set_postfix(reward=f"{stats['reward']:.3f}", baseline=f"{stats['baseline']:.3f}",
+                            entropy=f"{stats['entropy']:.2f}")
+
+    stats = strategy.learn(reward, progress=tick)
+    if hasattr(bar, "close"):
+        bar.close()
+    return stats
+
+
+def _state(model, strategy, optimizer, scheduler, epoch, step, cfg, space, split) -> Dict:
+    return {
+        "supernet": model.state_dict(), "controller": strategy.state_dict(), "strategy": strategy.name,
+        "w_optim": optimizer.state_dict(), "lr_sched": scheduler.state_dict(), "epoch": epoch,
+        "step": step, "rng": rng_state(), "config": OmegaConf.to_container(cfg, resolve=True),
+        "space": space, "split": split,
+    }
+
+
+def _restore(state, model, strategy, optimizer, scheduler, space) -> int:
+    if state.get("space") != space:
+        raise ValueError(f"cannot resume: the checkpoint searched space {state.get('space')}, this config {space}")
+    if state.get("strategy") != strategy.name:
+        raise ValueError(f"cannot resume: the checkpoint used strategy={state.get('strategy')}, this config "
+                         f"strategy={strategy.name}")
+    model.load_state_dict(state["supernet"])
+    strategy.load_state_dict(state["controller"])
+    optimizer.load_state_dict(state["w_optim"])
+    scheduler.load_state_dict(state["lr_sched"])
+    set_rng_state(state["rng"])
+    return state["epoch"] + 1
+
+
+def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=None) -> Dict:
+    """Derive, write ``architecture.json`` / ``.txt``, print where they went; returns the metrics."""
+    show = bool(cfg.trainer.progress) if cfg is not None and "trainer" in cfg else True
+    result = derive(model, strategy, task, derive_cfg.num_samples, derive_cfg.num_batches, derive_cfg.top_k,
+                    derive_cfg.greedy, progress=lambda it: progress(it, show, desc="derive"))
+    metrics = {"derive_valid_acc": result["score"].get("full_acc", result["score"]["acc"]),
+               "derive_candidates": len(result["candidates"])}
+    extra = {}
+    if cfg is not None and cfg.get("benchmark"):
+        from .benchmark import lookup_benchmark
+
+        extra["benchmark"] = lookup_benchmark(cfg.benchmark, model, result["architecture"], cfg.get("benchmark_file"))
+        metrics.update({f"benchmark_{k}": v for k, v in extra["benchmark"].items() if isinstance(v, (int, float))})
+    path = write_architecture(out, model, result, space, extra)
+    summary = (out / "architecture.txt").read_text()
+    print(f"\nDerived architecture (validation accuracy {metrics['derive_valid_acc']:.4f} with shared weights):\n"
+          f"{summary}\nWritten to {path}\nRun folder: {out}\n")
+    return {"architecture": result["architecture"], "out_dir": str(out), **metrics}
+
+
+if __name__ == "__main__":
+    from .cli import search_main
+
+    search_main()

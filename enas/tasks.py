@@ -1,0 +1,155 @@
+"""What the search loop, derive and retrain need from a problem: a loss to train on, a reward, a score.
+
+`ImageClassification` serves every CIFAR space. The reward is the sampled child's accuracy on
+validation minibatches with the model in eval mode: dropout and drop path off, and batch norm on
+batch statistics, because the supernet's BN layers keep no running statistics (DESIGN.md; the
+official ENAS evaluates in training-mode BN for the same reason).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .data import Augment, ImageLoader, load_cifar10, search_split
+
+__all__ = ["ImageClassification", "build_image_task", "build_task"]
+
+Batch = Tuple[torch.Tensor, torch.Tensor]
+
+
+def _split_output(out):
+    return out if isinstance(out, tuple) else (out, None)
+
+
+class ImageClassification:
+    def __init__(self, train: ImageLoader, valid: ImageLoader, test: Optional[ImageLoader] = None,
+                 aux_weight: float = 0.0, amp: str = "none", reward_batches: int = 1):
+        self.train, self.valid, self.test = train, valid, test
+        self.aux_weight, self.reward_batches = aux_weight, reward_batches
+        if amp not in ("none", "bf16"):
+            raise ValueError(f"trainer.amp must be 'none' or 'bf16', got {amp!r}")
+        self.amp = amp
+        self._rewards: Optional[Iterator[Batch]] = None
+
+    def autocast(self):
+        device = self.train.y.device
+        if self.amp == "bf16" and device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return len(self.train)
+
+    def train_batches(self) -> Iterator[Batch]:
+        return iter(self.train)
+
+    def loss(self, model: nn.Module, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Training loss (with the auxiliary head when the model returns one) and batch accuracy."""
+        x, y = batch
+        with self.autocast():
+            logits, aux = _split_output(model(x))
+            loss = F.cross_entropy(logits, y)
+            if aux is not None and self.aux_weight:
+                loss = loss + self.aux_weight * F.cross_entropy(aux, y)
+        return loss, (logits.argmax(1) == y).float().mean()
+
+    def start_reward_epoch(self) -> None:
+        """A fresh pass over the validation split for this epoch's rewards."""
+        self._rewards = self.valid.forever()
+
+    @torch.no_grad()
+    def reward(self, model: nn.Module) -> float:
+        """Accuracy of the active architecture on the next ``reward_batches`` validation minibatches."""
+        if self._rewards is None:
+            self.start_reward_epoch()
+        model.eval()
+        correct = total = 0
+        for _ in range(self.reward_batches):
+            x, y = next(self._rewards)
+            with self.autocast():
+                logits = _split_output(model(x))[0]
+            correct += (logits.argmax(1) == y).sum()
+            total += len(y)
+        return (correct / total).item()
+
+    def fixed_batches(self, n: int) -> List[Batch]:
+        """The first ``n`` validation batches in file order: every candidate is scored on the same images."""
+        batches = []
+        for i, batch in enumerate(self._ordered(self.valid)):
+            if i == n:
+                break
+            batches.append(batch)
+        return batches
+
+    @staticmethod
+    def _ordered(loader: ImageLoader) -> Iterator[Batch]:
+        bs = loader.batch_size
+        for start in range(0, len(loader.y), bs):
+            yield loader.x[start:start + bs], loader.y[start:start + bs]
+
+    @torch.no_grad()
+    def score(self, model: nn.Module, batches: Sequence[Batch]) -> Dict[str, float]:
+        """Accuracy and mean loss over ``batches`` (eval mode)."""
+        model.eval()
+        correct = loss = 0.0
+        total = 0
+        for x, y in batches:
+            with self.autocast():
+                logits = _split_output(model(x))[0].float()
+            correct += (logits.argmax(1) == y).sum().item()
+            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            total += len(y)
+        return {"acc": correct / total, "loss": loss / total}
+
+    def evaluate(self, model: nn.Module, loader: ImageLoader) -> Dict[str, float]:
+        return self.score(model, list(self._ordered(loader)))
+
+
+def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
+                     reward_batches: int = 1) -> Tuple[ImageClassification, Dict[str, torch.Tensor]]:
+    """Load the data named by ``data`` and split it for ``stage`` ('search' or 'retrain').
+
+    Search trains on the search-train split and rewards on the validation split (the test set is
+    never touched); retrain trains on all training images and reports the test set.
+    """
+    splits = load_cifar10(data.source, data.root, data.download)
+    (x, y), (x_test, y_test) = splits["train"], splits["test"]
+    channels_last = bool(trainer.channels_last)
+    augment = Augment(cutout=data.cutout) if data.augment else None
+    eval_loader = lambda xs, ys: ImageLoader(xs, ys, data.eval_batch_size, device, shuffle=True, drop_last=False,
+                                             channels_last=channels_last)
+    info: Dict[str, torch.Tensor] = {}
+    if stage == "search":
+        train_idx, valid_idx = search_split(len(y), data.valid_size, seed, data.split, data.split_file)
+        if data.train_subset:
+            train_idx = train_idx[torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))
+                                  [:data.train_subset]].sort().values
+        if data.valid_subset:
+            valid_idx = valid_idx[torch.randperm(len(valid_idx), generator=torch.Generator().manual_seed(seed + 1))
+                                  [:data.valid_subset]].sort().values
+        info = {"train_idx": train_idx, "valid_idx": valid_idx}
+        train = ImageLoader(x[train_idx], y[train_idx], data.batch_size, device, augment=augment,
+                            channels_last=channels_last)
+        task = ImageClassification(train, eval_loader(x[valid_idx], y[valid_idx]), None, trainer.aux_weight,
+                                   trainer.amp, reward_batches)
+    elif stage == "retrain":
+        if data.train_subset:
+            keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:data.train_subset]
+            x, y = x[keep], y[keep]
+        train = ImageLoader(x, y, data.batch_size, device, augment=augment, channels_last=channels_last)
+        test = eval_loader(x_test, y_test)
+        task = ImageClassification(train, test, test, trainer.aux_weight, trainer.amp)
+    else:
+        raise ValueError(f"unknown stage {stage!r}")
+    return task, info
+
+
+def build_task(cfg, device: torch.device, stage: str):
+    """The task a run config describes: (task, split info)."""
+    reward_batches = cfg.controller.reward_batches if "controller" in cfg else 1
+    return build_image_task(cfg.data, cfg.trainer, device, cfg.seed, stage, reward_batches)

@@ -1,0 +1,82 @@
+"""The weight-training step and epoch shared by search (supernet) and retrain (standalone child)."""
+from __future__ import annotations
+
+import math
+from typing import Dict, Optional, Sequence
+
+import torch
+from torch import nn
+
+from supernet import activate
+
+from .run import progress
+
+__all__ = ["make_optimizer", "make_scheduler", "shared_weights_step", "train_epoch"]
+
+
+def make_optimizer(model: nn.Module, trainer) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if trainer.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=trainer.lr, momentum=trainer.momentum, nesterov=trainer.nesterov,
+                               weight_decay=trainer.weight_decay)
+    if trainer.optimizer == "adam":
+        return torch.optim.Adam(params, lr=trainer.lr, weight_decay=trainer.weight_decay)
+    raise ValueError(f"unknown trainer.optimizer {trainer.optimizer!r}; use 'sgd' or 'adam'")
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, trainer):
+    """Cosine with warm restarts (SGDR), stepped per epoch as the official ENAS code does."""
+    t0 = trainer.t0 or max(trainer.epochs, 1)
+    return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=t0, T_mult=trainer.t_mult,
+                                                                eta_min=trainer.lr_min)
+
+
+def shared_weights_step(model: nn.Module, task, batch, optimizer: torch.optim.Optimizer, grad_clip: float,
+                        arch: Optional[Dict] = None):
+    """One SGD step on ``batch``; with ``arch`` only that path of the supernet runs and learns.
+
+    Gradients are cleared with ``set_to_none=True``, so parameters off the sampled path have no
+    gradient at all and the optimizer skips them: no weight decay or momentum drift on weights that
+    took no part (DESIGN.md).
+    """
+    if arch is not None:
+        activate(model, arch)
+    loss, acc = task.loss(model, batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach(), acc.detach()
+
+
+def train_epoch(model: nn.Module, task, optimizer: torch.optim.Optimizer, trainer, epoch: int,
+                archs: Optional[Sequence[Dict]] = None, show_progress: bool = True, desc: str = "train") -> Dict:
+    """One pass over the training batches; ``archs`` gives one architecture per step (search)."""
+    model.train()
+    steps = task.steps_per_epoch
+    if trainer.max_steps_per_epoch:
+        steps = min(steps, trainer.max_steps_per_epoch)
+    total_steps = max(trainer.epochs * steps, 1)
+    loss_sum = torch.zeros((), device=next(model.parameters()).device)
+    acc_sum = torch.zeros_like(loss_sum)
+    bar = progress(range(steps), show_progress and trainer.progress, desc=f"{desc} {epoch}")
+    batches = task.train_batches()
+    done = 0
+    for step in bar:
+        if hasattr(model, "drop_path_prob"):  # ramped up linearly over the whole run, as ENAS
+            model.drop_path_prob = trainer.drop_path_prob * (epoch * steps + step) / total_steps
+        loss, acc = shared_weights_step(model, task, next(batches), optimizer, trainer.grad_clip,
+                                        archs[step] if archs is not None else None)
+        loss_sum += loss
+        acc_sum += acc
+        done += 1
+        if (step + 1) % trainer.log_every == 0 or step + 1 == steps:
+            mean_loss = loss_sum.item() / done  # .item() syncs the device: only every log_every steps
+            if not math.isfinite(mean_loss):
+                raise FloatingPointError(
+                    f"training loss is {mean_loss} at epoch {epoch}, step {step}: the weights diverged "
+                    "(lower trainer.lr, or check the data); nothing of this epoch was checkpointed")
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{acc_sum.item() / done:.3f}")
+    return {"train_loss": loss_sum.item() / done, "train_acc": acc_sum.item() / done}

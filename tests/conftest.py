@@ -1,0 +1,39 @@
+"""Shared fixtures: the real conf/ composed through Hydra's compose API, shrunk for the CPU."""
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+from enas.config import register_configs
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+# A micro supernet small enough for a few CPU steps in a test.
+TINY_MICRO = ["space.num_layers=1", "space.out_channels=8", "space.num_nodes=3"]
+TINY_SEARCH = ["debug=cpu_tiny", *TINY_MICRO]
+
+
+def compose_config(name: str, overrides, output_dir=None):
+    register_configs()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name=name, overrides=list(overrides))
+    if output_dir is not None:
+        cfg.output_dir = str(output_dir)
+    return cfg
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_threads():
+    torch.manual_seed(0)
+    yield
+
+
+def shared_data(*parts) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (the shared data folder is not part of a clean clone)")
+    return path

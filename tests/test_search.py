@@ -1,0 +1,152 @@
+"""Search, derive, retrain and resume end to end on a tiny micro supernet, through the real configs."""
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import supernet as S
+from enas import search as search_module
+from enas.derive_checkpoint import derive_checkpoint
+from enas.retrain import retrain
+from enas.search import search
+
+from conftest import TINY_MICRO, TINY_SEARCH, compose_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_search(out, *extra):
+    return search(compose_config("search", [*TINY_SEARCH, *extra], out))
+
+
+def test_search_writes_its_outputs(tmp_path):
+    result = run_search(tmp_path)
+    for name in ("config.yaml", "metrics.csv", "checkpoints/last.pt", "architecture.json", "architecture.txt",
+                 "derive_candidates.csv"):
+        assert (tmp_path / name).is_file(), name
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+    assert {"train_loss", "train_acc", "reward", "baseline", "entropy", "lr"} <= set(rows[0])
+    saved = json.loads((tmp_path / "architecture.json").read_text())
+    assert saved["space"]["name"] == "micro"
+    model = S.create_space("micro", **saved["space"]["kwargs"])
+    assert S.validate_architecture(model, saved["architecture"]) == result["architecture"]
+    assert "normal/node0 = " in (tmp_path / "architecture.txt").read_text()
+    assert 0.0 <= result["derive_valid_acc"] <= 1.0
+
+
+def test_random_strategy_runs_through_the_same_loop(tmp_path):
+    run_search(tmp_path, "strategy=random")
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert "reward" not in rows[0] and (tmp_path / "architecture.json").is_file()
+
+
+def _last(path):
+    return torch.load(path / "checkpoints" / "last.pt", weights_only=False)
+
+
+def test_resume_after_a_kill_continues_exactly(tmp_path, monkeypatch):
+    run_search(tmp_path / "straight", "trainer.epochs=3")
+    reference = _last(tmp_path / "straight")
+
+    real_save = search_module.save_checkpoint
+
+    def save_then_die(state, directory, epoch, **kw):
+        path = real_save(state, directory, epoch, **kw)
+        if epoch == 0:
+            raise KeyboardInterrupt("killed after epoch 0")
+        return path
+
+    monkeypatch.setattr(search_module, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run_search(tmp_path / "killed", "trainer.epochs=3")
+    monkeypatch.setattr(search_module, "save_checkpoint", real_save)
+    assert _last(tmp_path / "killed")["epoch"] == 0
+    run_search(tmp_path / "elsewhere", "trainer.epochs=3", f"resume={tmp_path / 'killed'}")
+    resumed = _last(tmp_path / "killed")  # a resumed run finishes in the run folder it continues
+
+    assert resumed["epoch"] == reference["epoch"] == 2
+    for key, value in reference["supernet"].items():
+        assert torch.equal(value, resumed["supernet"][key]), key
+    for key, value in reference["controller"]["controller"].items():
+        assert torch.equal(value, resumed["controller"]["controller"][key]), key
+    assert resumed["controller"]["baseline"] == reference["controller"]["baseline"]
+    rows = list(csv.DictReader(open(tmp_path / "killed" / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
+
+
+def test_resume_refuses_another_space(tmp_path):
+    run_search(tmp_path / "a", "trainer.epochs=1")
+    with pytest.raises(ValueError, match="cannot resume"):
+        run_search(tmp_path / "b", "trainer.epochs=2", "space.out_channels=4", f"resume={tmp_path / 'a'}")
+
+
+def test_derive_from_a_checkpoint(tmp_path):
+    run_search(tmp_path / "search", "trainer.epochs=1")
+    cfg = compose_config("derive", [f"checkpoint={tmp_path / 'search'}", "device=cpu", "derive.num_samples=3",
+                                    "derive.num_batches=1"], tmp_path / "derive")
+    result = derive_checkpoint(cfg)
+    assert (tmp_path / "derive" / "architecture.json").is_file()
+    assert result["derive_candidates"] <= 4
+
+
+def test_retrain_a_derived_architecture_standalone(tmp_path):
+    run_search(tmp_path / "search", "trainer.epochs=1")
+    arch_file = tmp_path / "search" / "architecture.json"
+    cfg = compose_config("train", ["debug=cpu_tiny_train", *TINY_MICRO, f"architecture={arch_file}",
+                                   "space.num_layers=2"], tmp_path / "train")
+    result = retrain(cfg)
+    assert 0.0 <= result["test_acc"] <= 1.0 and result["params"] > 0
+    saved = json.loads((tmp_path / "train" / "results.json").read_text())
+    assert saved["architecture"] == json.loads(arch_file.read_text())["architecture"]
+    state = _last(tmp_path / "train")
+    ops = ("sep_conv_3x3", "sep_conv_5x5", "identity")
+    assert not any(op in key for key in state["model"] for op in ops)  # no LayerChoice left, only chosen ops
+
+
+def test_retrain_rejects_an_architecture_from_another_space(tmp_path):
+    bad = tmp_path / "arch.json"
+    bad.write_text(json.dumps({"architecture": {"normal/node0/op0": "conv_7x7"}}))
+    cfg = compose_config("train", ["debug=cpu_tiny_train", *TINY_MICRO, f"architecture={bad}"], tmp_path / "t")
+    with pytest.raises(S.ArchitectureError, match=r"arch.json"):
+        retrain(cfg)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("trainer.epochz=3", "epochz"),
+    ("trainer.epochs=many", "trainer.epochs"),
+    ("space.num_cells=3", "num_cells"),
+])
+def test_bad_overrides_name_the_key(override, message):
+    with pytest.raises(Exception, match=message):
+        compose_config("search", [override])
+
+
+@pytest.mark.parametrize("override, message", [("+trainer.epochz=3", "trainer.epochz"),
+                                               ("+data.rooot=x", "data.rooot")])
+def test_keys_added_with_plus_are_rejected_before_running(override, message, tmp_path):
+    with pytest.raises(KeyError, match=message):
+        search(compose_config("search", [override], tmp_path))
+
+
+def test_unknown_space_option_added_with_plus_is_rejected_by_the_space(tmp_path):
+    with pytest.raises(TypeError, match="no option 'num_cells'"):
+        run_search(tmp_path, "+space.num_cells=3")
+
+
+def test_console_scripts_from_a_fresh_directory(tmp_path):
+    env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
+    cmd = [sys.executable, "-m", "enas.search", *TINY_SEARCH, "trainer.epochs=1"]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Derived architecture" in done.stdout
+    runs = list((tmp_path / "outputs" / "search").glob("*/architecture.json"))
+    assert len(runs) == 1
+    bad = subprocess.run([sys.executable, "-m", "enas.train", f"architecture={tmp_path / 'nope.json'}"],
+                         cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode != 0 and "nope.json" in bad.stderr
