@@ -24,8 +24,11 @@ class TrainerConfig:
     epochs: int = 150
     lr: float = 0.05
     lr_min: float = 0.0005
+    schedule: str = "cosine"      # cosine (SGDR) | decay (constant until decay_start, then x decay_rate per epoch)
     t0: Optional[int] = 10        # SGDR restart period in epochs (official T_0=10, T_mul=2); null: one cosine
     t_mult: int = 2
+    decay_start: int = 0          # schedule=decay: first epoch that decays (official PTB: 12)
+    decay_rate: float = 1.0       # schedule=decay: factor per epoch (official PTB: 0.95)
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 1e-4

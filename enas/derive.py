@@ -27,7 +27,11 @@ def _key(arch: Dict) -> str:
 
 def derive(model: nn.Module, strategy, task, num_samples: int = 100, num_batches: int = 10, top_k: int = 5,
            greedy: bool = True, progress=None) -> Dict:
-    """Returns ``{"architecture", "score", "candidates"}``; candidates are ranked best first."""
+    """Returns ``{"architecture", "score", "candidates"}``; candidates are ranked best first.
+
+    ``task.score`` gives each candidate a ``score`` (higher is better: accuracy, or 80 / perplexity
+    for language models) and a ``loss`` that breaks ties.
+    """
     pool: List[Dict] = []
     if greedy and hasattr(strategy, "controller"):
         pool += strategy.controller.sample_many(1, greedy=True).archs
@@ -38,13 +42,12 @@ def derive(model: nn.Module, strategy, task, num_samples: int = 100, num_batches
     for arch in (progress(unique) if progress else unique):
         activate(model, arch)
         scored.append({"architecture": arch, **task.score(model, batches)})
-    scored.sort(key=lambda r: (-r["acc"], r["loss"]))
+    scored.sort(key=lambda r: (-r["score"], r["loss"]))
     for row in scored[:top_k]:
         activate(model, row["architecture"])
-        full = task.evaluate(model, task.valid)
-        row["full_acc"], row["full_loss"] = full["acc"], full["loss"]
+        row.update({f"full_{k}": v for k, v in task.evaluate(model, task.valid).items()})
     finalists = scored[:max(top_k, 1)]
-    best = max(finalists, key=lambda r: (r.get("full_acc", r["acc"]), -r.get("full_loss", r["loss"])))
+    best = max(finalists, key=lambda r: (r.get("full_score", r["score"]), -r.get("full_loss", r["loss"])))
     return {"architecture": best["architecture"], "score": {k: v for k, v in best.items() if k != "architecture"},
             "candidates": scored}
 
@@ -85,11 +88,11 @@ def write_architecture(out_dir: Path, model: nn.Module, result: Dict, space: Dic
         summary = model.describe(arch) + "\n\n" + summary
     (out_dir / "architecture.txt").write_text(summary + "\n")
     with open(out_dir / "derive_candidates.csv", "w", newline="") as f:
-        fields = ["rank", "acc", "loss", "full_acc", "full_loss", "architecture"]
-        writer = csv.DictWriter(f, fieldnames=fields)
+        metrics = list(dict.fromkeys(k for row in result["candidates"] for k in row if k != "architecture"))
+        writer = csv.DictWriter(f, fieldnames=["rank", *metrics, "architecture"])
         writer.writeheader()
         for rank, row in enumerate(result["candidates"]):
-            writer.writerow({"rank": rank, **{k: row.get(k, "") for k in fields[1:-1]},
+            writer.writerow({"rank": rank, **{k: row.get(k, "") for k in metrics},
                              "architecture": json.dumps(row["architecture"], sort_keys=True)})
     return path
 

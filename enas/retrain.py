@@ -31,7 +31,7 @@ __all__ = ["retrain", "build_child"]
 log = logging.getLogger("enas")
 
 
-def build_child(space_cfg, architecture: str, device: torch.device) -> Tuple[nn.Module, Dict, Dict]:
+def build_child(space_cfg, architecture: str, device: torch.device, data_info: Dict = None) -> Tuple[nn.Module, Dict, Dict]:
     """(standalone child, space spec, architecture) from a space config and an architecture file."""
     path = Path(architecture).expanduser()
     if not path.is_file():
@@ -41,7 +41,7 @@ def build_child(space_cfg, architecture: str, device: torch.device) -> Tuple[nn.
     if searched and searched != space_cfg.get("name"):
         raise ArchitectureError(f"{path} was derived in space {searched!r} but this run builds space "
                                 f"{space_cfg.get('name')!r}; pass space={searched}")
-    supernet, space = build_supernet(space_cfg, torch.device("cpu"))
+    supernet, space = build_supernet(space_cfg, torch.device("cpu"), data_info)
     arch = load_architecture(path, supernet)
     child = use_running_stats(freeze(supernet, arch)).to(device)
     del supernet
@@ -58,8 +58,8 @@ def retrain(cfg) -> Dict:
     resume_from = resolve_resume(cfg.resume, _runs_root(cfg))
     out = resume_from.parent.parent if resume_from else output_dir(cfg)
     seed_everything(cfg.seed)
-    task, _ = build_task(cfg, device, "retrain")
-    model, space, arch = build_child(cfg.space, cfg.architecture, device)
+    task, info = build_task(cfg, device, "retrain")
+    model, space, arch = build_child(cfg.space, cfg.architecture, device, info)
     to_memory_format(model, cfg.trainer)
     optimizer = make_optimizer(model, cfg.trainer)
     scheduler = make_scheduler(optimizer, cfg.trainer)
@@ -88,19 +88,20 @@ def retrain(cfg) -> Dict:
         row.update({f"test_{k}": v for k, v in task.evaluate(model, task.test).items()})
         row["epoch_seconds"] = time.time() - began
         logger.log(row)
-        log.info("epoch %d: train_loss=%.4f train_acc=%.4f test_acc=%.4f", epoch, row["train_loss"],
-                 row["train_acc"], row["test_acc"])
+        log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
         save_checkpoint({"model": model.state_dict(), "w_optim": optimizer.state_dict(),
                          "lr_sched": scheduler.state_dict(), "epoch": epoch, "rng": rng_state(),
                          "config": OmegaConf.to_container(cfg, resolve=True), "space": space, "architecture": arch},
                         out / "checkpoints", epoch)
     if not row:  # resumed a finished run: evaluate what is there
         row = {f"test_{k}": v for k, v in task.evaluate(model, task.test).items()}
-    result = {"test_acc": row["test_acc"], "test_loss": row["test_loss"], "params": params,
+    tested = {k: v for k, v in row.items() if k.startswith("test_")}
+    result = {**tested, "params": params,
               "params_with_aux": sum(p.numel() for p in model.parameters()), "epochs": cfg.trainer.epochs,
               "space": space, "architecture": arch, "out_dir": str(out)}
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     logger.close()
-    print(f"\nTest accuracy {result['test_acc']:.4f} after {cfg.trainer.epochs} epochs; "
-          f"{params / 1e6:.3f}M parameters. Results in {out / 'results.json'}\n")
+    shown = ", ".join(f"{k[len('test_'):]} {v:.4f}" for k, v in tested.items())
+    print(f"\nTest {shown} after {cfg.trainer.epochs} epochs; {params / 1e6:.3f}M parameters. "
+          f"Results in {out / 'results.json'}\n")
     return result

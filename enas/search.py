@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -41,11 +41,15 @@ def controller_kwargs(controller_cfg) -> Dict:
     return {k: v for k, v in kwargs.items() if k != "reward_batches"}  # the task reads that one
 
 
-def build_supernet(space_cfg, device: torch.device) -> Tuple[nn.Module, Dict]:
+def build_supernet(space_cfg, device: torch.device, data_info: Optional[Dict] = None) -> Tuple[nn.Module, Dict]:
+    """The space a config names; ``data_info`` (e.g. the vocabulary size) must agree with it."""
     spec = OmegaConf.to_container(space_cfg, resolve=True) if isinstance(space_cfg, DictConfig) else dict(space_cfg)
     if "name" not in spec:
         raise ValueError("the space config needs a 'name' (e.g. space=micro)")
     name = spec.pop("name")
+    vocab = (data_info or {}).get("vocab_size")
+    if vocab is not None and spec.setdefault("vocab_size", vocab) != vocab:
+        raise ValueError(f"space.vocab_size={spec['vocab_size']} but the data has {vocab} words")
     model = create_space(name, **spec).to(device)
     return model, {"name": name, "kwargs": spec}
 
@@ -58,7 +62,7 @@ def build_search(cfg, device: torch.device):
     """Task, supernet and strategy of a search config, freshly initialised (seeded by ``cfg.seed``)."""
     seed_everything(cfg.seed)
     task, split = build_task(cfg, device, "search")
-    model, space = build_supernet(cfg.space, device)
+    model, space = build_supernet(cfg.space, device, split)
     to_memory_format(model, cfg.trainer)
     strategy = create_strategy(cfg.strategy, decisions(model), device, cfg.seed, **controller_kwargs(cfg.controller))
     return task, split, model, space, strategy
@@ -164,8 +168,12 @@ def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=No
     show = bool(cfg.trainer.progress) if cfg is not None and "trainer" in cfg else True
     result = derive(model, strategy, task, derive_cfg.num_samples, derive_cfg.num_batches, derive_cfg.top_k,
                     derive_cfg.greedy, progress=lambda it: progress(it, show, desc="derive"))
-    metrics = {"derive_valid_acc": result["score"].get("full_acc", result["score"]["acc"]),
-               "derive_candidates": len(result["candidates"])}
+    best = result["score"]
+    metrics = {"derive_score": best.get("full_score", best["score"]), "derive_candidates": len(result["candidates"])}
+    if "acc" in best:
+        metrics["derive_valid_acc"] = best.get("full_acc", best["acc"])
+    if "ppl" in best:
+        metrics["derive_valid_ppl"] = best.get("full_ppl", best["ppl"])
     extra = {}
     if cfg is not None and cfg.get("benchmark"):
         from .benchmark import lookup_benchmark
@@ -174,7 +182,8 @@ def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=No
         metrics.update({f"benchmark_{k}": v for k, v in extra["benchmark"].items() if isinstance(v, (int, float))})
     path = write_architecture(out, model, result, space, extra)
     summary = (out / "architecture.txt").read_text()
-    print(f"\nDerived architecture (validation accuracy {metrics['derive_valid_acc']:.4f} with shared weights):\n"
+    shown = ", ".join(f"{k[len('derive_'):]} {v:.4g}" for k, v in metrics.items() if k.startswith("derive_valid"))
+    print(f"\nDerived architecture ({shown} with the shared weights):\n"
           f"{summary}\nWritten to {path}\nRun folder: {out}\n")
     return {"architecture": result["architecture"], "out_dir": str(out), **metrics}
 

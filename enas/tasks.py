@@ -26,6 +26,8 @@ def _split_output(out):
 
 
 class ImageClassification:
+    metric = "acc"  # what `loss` returns beside the loss, averaged per epoch as train_acc
+
     def __init__(self, train: ImageLoader, valid: ImageLoader, test: Optional[ImageLoader] = None,
                  aux_weight: float = 0.0, amp: str = "none", reward_batches: int = 1):
         self.train, self.valid, self.test = train, valid, test
@@ -94,7 +96,7 @@ class ImageClassification:
 
     @torch.no_grad()
     def score(self, model: nn.Module, batches: Sequence[Batch]) -> Dict[str, float]:
-        """Accuracy and mean loss over ``batches`` (eval mode)."""
+        """Accuracy and mean loss over ``batches`` (eval mode); ``score`` is what derive maximises."""
         model.eval()
         correct = loss = 0.0
         total = 0
@@ -104,7 +106,7 @@ class ImageClassification:
             correct += (logits.argmax(1) == y).sum().item()
             loss += F.cross_entropy(logits, y, reduction="sum").item()
             total += len(y)
-        return {"acc": correct / total, "loss": loss / total}
+        return {"acc": correct / total, "loss": loss / total, "score": correct / total}
 
     def evaluate(self, model: nn.Module, loader: ImageLoader) -> Dict[str, float]:
         return self.score(model, list(self._ordered(loader)))
@@ -150,6 +152,10 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
 
 
 def build_task(cfg, device: torch.device, stage: str):
-    """The task a run config describes: (task, split info)."""
+    """The task a run config describes: (task, info); ``info`` holds the split or the vocabulary size."""
     reward_batches = cfg.controller.reward_batches if "controller" in cfg else 1
+    if "bptt" in cfg.data:  # a text data config (TextDataConfig)
+        from .text import build_text_task
+
+        return build_text_task(cfg.data, cfg.trainer, device, stage, reward_batches)
     return build_image_task(cfg.data, cfg.trainer, device, cfg.seed, stage, reward_batches)

@@ -17,18 +17,25 @@ __all__ = ["make_optimizer", "make_scheduler", "shared_weights_step", "train_epo
 def make_optimizer(model: nn.Module, trainer) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if trainer.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=trainer.lr, momentum=trainer.momentum, nesterov=trainer.nesterov,
-                               weight_decay=trainer.weight_decay)
+        return torch.optim.SGD(params, lr=trainer.lr, momentum=trainer.momentum,
+                               nesterov=trainer.nesterov and trainer.momentum > 0, weight_decay=trainer.weight_decay)
     if trainer.optimizer == "adam":
         return torch.optim.Adam(params, lr=trainer.lr, weight_decay=trainer.weight_decay)
     raise ValueError(f"unknown trainer.optimizer {trainer.optimizer!r}; use 'sgd' or 'adam'")
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, trainer):
-    """Cosine with warm restarts (SGDR), stepped per epoch as the official ENAS code does."""
-    t0 = trainer.t0 or max(trainer.epochs, 1)
-    return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=t0, T_mult=trainer.t_mult,
-                                                                eta_min=trainer.lr_min)
+    """Stepped per epoch, as the official ENAS code: cosine with warm restarts (SGDR, the CIFAR
+    settings) or a constant rate that decays geometrically from ``decay_start`` (the PTB settings)."""
+    if trainer.schedule == "cosine":
+        t0 = trainer.t0 or max(trainer.epochs, 1)
+        return torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=t0, T_mult=trainer.t_mult,
+                                                                    eta_min=trainer.lr_min)
+    if trainer.schedule == "decay":
+        floor = trainer.lr_min / trainer.lr
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda e: max(floor, trainer.decay_rate ** max(0, e + 1 - trainer.decay_start)))
+    raise ValueError(f"unknown trainer.schedule {trainer.schedule!r}; use 'cosine' or 'decay'")
 
 
 def shared_weights_step(model: nn.Module, task, batch, optimizer: torch.optim.Optimizer, grad_clip: float,
@@ -62,6 +69,7 @@ def train_epoch(model: nn.Module, task, optimizer: torch.optim.Optimizer, traine
     acc_sum = torch.zeros_like(loss_sum)
     bar = progress(range(steps), show_progress and trainer.progress, desc=f"{desc} {epoch}")
     batches = task.train_batches()
+    metric = getattr(task, "metric", "acc")
     done = 0
     for step in bar:
         if hasattr(model, "drop_path_prob"):  # ramped up linearly over the whole run, as ENAS
@@ -78,5 +86,5 @@ def train_epoch(model: nn.Module, task, optimizer: torch.optim.Optimizer, traine
                     f"training loss is {mean_loss} at epoch {epoch}, step {step}: the weights diverged "
                     "(lower trainer.lr, or check the data); nothing of this epoch was checkpointed")
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix(loss=f"{mean_loss:.3f}", acc=f"{acc_sum.item() / done:.3f}")
-    return {"train_loss": loss_sum.item() / done, "train_acc": acc_sum.item() / done}
+                bar.set_postfix({"loss": f"{mean_loss:.3f}", metric: f"{acc_sum.item() / done:.3f}"})
+    return {"train_loss": loss_sum.item() / done, f"train_{metric}": acc_sum.item() / done}

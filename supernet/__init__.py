@@ -13,10 +13,12 @@ from .space import (
 )
 from .standalone import count_parameters, freeze, use_running_stats
 from . import spaces  # noqa: E402,F401  (registers the built-in spaces, as timm's models package does)
+from .spaces.nb201 import from_nb201_string, to_nb201_string  # noqa: E402
 
 __all__ = [
     "LayerChoice", "InputChoice", "ChosenInputs", "chosen_module", "Decision", "ArchitectureError",
     "decisions", "activate", "validate_architecture", "random_architecture", "count_architectures",
     "save_architecture", "load_architecture", "choices_of", "freeze", "use_running_stats", "count_parameters",
     "register_space", "create_space", "list_spaces", "space_kwargs", "OPS", "is_zero",
+    "to_nb201_string", "from_nb201_string",
 ]

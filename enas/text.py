@@ -1,0 +1,143 @@
+"""Penn Treebank on the device, and the language-modelling task for the ENAS recurrent cell.
+
+PTB (Mikolov's version: ``ptb.train.txt``, ``ptb.valid.txt``, ``ptb.test.txt``; 10k words with
+``<eos>`` at each line end) is read from ``data.root``. Each split is one token tensor on the device,
+cut into ``batch_size`` parallel streams. Training uses truncated BPTT with variable sequence length
+(AWD-LSTM, Merity et al. 2017: ``bptt`` with probability 0.95, else ``bptt / 2``, then jittered by a
+normal with std 5) and carries the hidden state across batches. The reward is ENAS's
+``80 / perplexity`` on a random validation window, from a zero state (official ``valid_rl``).
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["load_ptb", "LanguageModeling", "build_text_task"]
+
+PTB_FILES = ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt")
+
+
+def load_ptb(root: str) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+    """Token ids of the three splits and the vocabulary (train words + ``<eos>``)."""
+    if root is None:
+        raise ValueError("data.root is required for PTB: the folder with ptb.train.txt, ptb.valid.txt, ptb.test.txt")
+    path = Path(root).expanduser()
+    missing = [name for name in PTB_FILES if not (path / name).is_file()]
+    if missing:
+        raise FileNotFoundError(f"data.root={str(path)!r} lacks {', '.join(missing)} (Mikolov's PTB files)")
+    words = {split: (path / name).read_text().replace("\n", " <eos> ").split()
+             for split, name in zip(("train", "valid", "test"), PTB_FILES)}
+    vocab = sorted(set(words["train"]))
+    index = {w: i for i, w in enumerate(vocab)}
+    unknown = [w for split in ("valid", "test") for w in words[split] if w not in index]
+    if unknown:
+        raise ValueError(f"{len(unknown)} valid/test words are not in the training vocabulary, e.g. {unknown[0]!r}")
+    return {s: torch.from_numpy(np.fromiter((index[w] for w in ws), dtype=np.int64, count=len(ws)))
+            for s, ws in words.items()}, vocab
+
+
+def batchify(tokens: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
+    """(T, batch_size): ``batch_size`` contiguous streams; the ragged end is dropped."""
+    n = tokens.numel() // batch_size
+    if n < 2:
+        raise ValueError(f"{tokens.numel()} tokens are too few for batch size {batch_size}")
+    return tokens[:n * batch_size].view(batch_size, n).t().contiguous().to(device)
+
+
+class LanguageModeling:
+    """Task protocol of `enas.tasks` for a model ``(tokens, hidden) -> (logits, hidden)``."""
+
+    metric = "ppl"  # what `loss` returns beside the loss, averaged per epoch as train_ppl
+
+    def __init__(self, train: torch.Tensor, valid: torch.Tensor, test: Optional[torch.Tensor], bptt: int,
+                 eval_batch_size: int, variable_length: bool = True, reward_batches: int = 1,
+                 reward_constant: float = 80.0):
+        self.train, self.valid, self.test = train, valid, test
+        self.bptt, self.eval_batch_size, self.variable_length = bptt, eval_batch_size, variable_length
+        self.reward_batches, self.reward_constant = reward_batches, reward_constant
+        self.hidden: Optional[torch.Tensor] = None
+
+    @property
+    def steps_per_epoch(self) -> int:
+        # nominal: variable lengths average about bptt
+        return max(1, (self.train.shape[0] - 1) // self.bptt)
+
+    def _length(self) -> int:
+        if not self.variable_length:
+            return self.bptt
+        base = self.bptt if torch.rand(()) < 0.95 else self.bptt / 2
+        return max(5, int(torch.normal(float(base), 5.0, ()).item()))
+
+    def train_batches(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor, float]]:
+        """(inputs, targets, length / bptt) windows over the training streams; the state resets each epoch."""
+        self.hidden = None
+        i, data = 0, self.train
+        while True:  # the loop asks for steps_per_epoch batches; wrap around if lengths ran short
+            if i >= data.shape[0] - 2:
+                i, self.hidden = 0, None
+            seq = min(self._length(), data.shape[0] - 1 - i)
+            yield data[i:i + seq], data[i + 1:i + 1 + seq], seq / self.bptt
+            i += seq
+
+    def loss(self, model: nn.Module, batch) -> Tuple[torch.Tensor, torch.Tensor]:
+        x, y, scale = batch
+        logits, hidden = model(x, self.hidden)
+        self.hidden = hidden.detach()  # truncated BPTT
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        # AWD-LSTM scales the lr by length / bptt; scaling the loss does the same for plain SGD.
+        return loss * scale, loss.detach().exp()
+
+    def start_reward_epoch(self) -> None:
+        pass
+
+    def _window(self, data: torch.Tensor, start: int) -> Tuple[torch.Tensor, torch.Tensor]:
+        return data[start:start + self.bptt], data[start + 1:start + 1 + self.bptt]
+
+    @torch.no_grad()
+    def _nll(self, model: nn.Module, windows: Sequence[Tuple[torch.Tensor, torch.Tensor]], carry: bool) -> float:
+        model.eval()
+        total, count, hidden = 0.0, 0, None
+        for x, y in windows:
+            logits, h = model(x, hidden if carry else None)
+            hidden = h
+            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+            count += y.numel()
+        return total / count
+
+    def reward(self, model: nn.Module) -> float:
+        """``80 / perplexity`` on ``reward_batches`` random validation windows, each from a zero state."""
+        n = self.valid.shape[0] - self.bptt - 1
+        starts = torch.randint(0, max(n, 1), (self.reward_batches,)).tolist()
+        nll = self._nll(model, [self._window(self.valid, s) for s in starts], carry=False)
+        return self.reward_constant / math.exp(min(nll, 20.0))
+
+    def fixed_batches(self, n: int) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+        """The first ``n`` validation windows: every candidate is scored on the same text."""
+        return [self._window(self.valid, i * self.bptt) for i in range(min(n, (self.valid.shape[0] - 1) // self.bptt))]
+
+    def score(self, model: nn.Module, batches) -> Dict[str, float]:
+        nll = self._nll(model, batches, carry=True)
+        ppl = math.exp(min(nll, 20.0))
+        return {"ppl": ppl, "loss": nll, "score": self.reward_constant / ppl}
+
+    def evaluate(self, model: nn.Module, data: torch.Tensor) -> Dict[str, float]:
+        """Perplexity over a whole split, state carried from window to window."""
+        windows = [self._window(data, i) for i in range(0, data.shape[0] - 1, self.bptt)]
+        windows = [(x[:len(y)], y) for x, y in windows if len(y)]
+        return self.score(model, windows)
+
+
+def build_text_task(data, trainer, device: torch.device, stage: str, reward_batches: int = 1):
+    splits, vocab = load_ptb(data.root)
+    train = splits["train"][:data.train_subset] if data.train_subset else splits["train"]
+    valid = splits["valid"][:data.valid_subset] if data.valid_subset else splits["valid"]
+    task = LanguageModeling(batchify(train, data.batch_size, device), batchify(valid, data.eval_batch_size, device),
+                            batchify(splits["test"], data.eval_batch_size, device) if stage == "retrain" else None,
+                            data.bptt, data.eval_batch_size, data.variable_length, reward_batches)
+    return task, {"vocab_size": len(vocab)}
