@@ -32,7 +32,8 @@ from .strategy import ENASStrategy, create_strategy
 from .tasks import build_task
 from .training import make_optimizer, make_scheduler, train_epoch
 
-__all__ = ["search", "build_supernet", "build_search", "controller_kwargs", "run_derive", "to_memory_format"]
+__all__ = ["search", "search_epoch", "build_supernet", "build_search", "controller_kwargs", "run_derive",
+           "to_memory_format"]
 
 log = logging.getLogger("enas")
 
@@ -98,16 +99,7 @@ def search(cfg) -> Dict:
     OmegaConf.save(cfg, out / "config.yaml")
     steps = min(task.steps_per_epoch, cfg.trainer.max_steps_per_epoch or task.steps_per_epoch)
     for epoch in range(start, cfg.trainer.epochs):
-        began = time.time()
-        warmup = epoch < cfg.trainer.warmup_epochs
-        enas = isinstance(strategy, ENASStrategy)
-        archs = strategy.uniform(steps) if warmup and enas else strategy.propose(steps)
-        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
-        row.update(train_epoch(model, task, optimizer, cfg.trainer, epoch, archs, desc="shared weights"))
-        scheduler.step()
-        if enas and not warmup and cfg.controller.train_steps > 0:
-            row.update(_controller_phase(model, strategy, task, cfg, epoch))
-        row["epoch_seconds"] = time.time() - began
+        row = search_epoch(model, task, strategy, optimizer, scheduler, cfg.trainer, cfg.controller.train_steps, epoch)
         logger.log(row)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in row.items()
                                                   if isinstance(v, float) and v is not None))
@@ -118,14 +110,31 @@ def search(cfg) -> Dict:
     return result
 
 
-def _controller_phase(model, strategy, task, cfg, epoch) -> Dict:
+def search_epoch(model: nn.Module, task, strategy, optimizer, scheduler, trainer, controller_steps: int,
+                 epoch: int) -> Dict:
+    """One epoch of search: the shared-weights phase, then (after warm-up) the controller phase."""
+    began = time.time()
+    steps = min(task.steps_per_epoch, trainer.max_steps_per_epoch or task.steps_per_epoch)
+    enas = isinstance(strategy, ENASStrategy)
+    warmup = epoch < trainer.warmup_epochs
+    archs = strategy.uniform(steps) if warmup and enas else strategy.propose(steps)
+    row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
+    row.update(train_epoch(model, task, optimizer, trainer, epoch, archs, desc="shared weights"))
+    scheduler.step()
+    if enas and not warmup and controller_steps > 0:
+        row.update(_controller_phase(model, strategy, task, controller_steps, trainer.progress, epoch))
+    row["epoch_seconds"] = time.time() - began
+    return row
+
+
+def _controller_phase(model, strategy, task, steps: int, show: bool, epoch: int) -> Dict:
     task.start_reward_epoch()
 
     def reward(arch: Dict) -> float:
         activate(model, arch)
         return task.reward(model)
 
-    bar = progress(range(cfg.controller.train_steps), cfg.trainer.progress, desc=f"controller {epoch}")
+    bar = progress(range(steps), show, desc=f"controller {epoch}")
     ticker = iter(bar)
 
     def tick(stats: Dict) -> None:
@@ -134,7 +143,7 @@ def _controller_phase(model, strategy, task, cfg, epoch) -> Dict:
             bar.set_postfix(reward=f"{stats['reward']:.3f}", baseline=f"{stats['baseline']:.3f}",
                             entropy=f"{stats['entropy']:.2f}")
 
-    stats = strategy.learn(reward, progress=tick)
+    stats = strategy.learn(reward, steps, progress=tick)
     if hasattr(bar, "close"):
         bar.close()
     return stats

@@ -1,0 +1,112 @@
+"""Search your own supernet from Python: plain functions in, the best architecture out.
+
+    task = SimpleTask(train_batches, loss_fn, reward_fn)
+    result = search_model(model, task, epochs=20)
+    child = supernet.freeze(model, result["architecture"])
+
+``model`` is any ``nn.Module`` written with `supernet.LayerChoice` / `supernet.InputChoice`. It runs the
+same loop as ``enas-search`` (`enas.search.search_epoch`): shared-weight training with a sampled
+architecture per batch, REINFORCE on your reward, then derive. Settings are the dataclasses of
+`enas.config` (or dicts of their fields); defaults are the paper's controller and a single cosine.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, fields, replace
+from typing import Any, Callable, Dict, Iterable, List, Optional, Union
+
+import torch
+from torch import nn
+
+from supernet import decisions
+
+from .config import ControllerConfig, DeriveConfig, TrainerConfig
+from .derive import derive
+from .run import progress, seed_everything
+from .search import search_epoch
+from .strategy import create_strategy
+from .training import make_optimizer, make_scheduler
+
+__all__ = ["SimpleTask", "search_model"]
+
+
+class SimpleTask:
+    """The task protocol (see `enas.tasks`) from plain functions.
+
+    ``train_data``: a re-iterable of batches (a list, a ``DataLoader``) or a function returning an
+    iterable for one epoch. ``loss_fn(model, batch)`` returns the training loss (or ``(loss, metric)``).
+    ``reward_fn(model)`` scores the active architecture, higher is better; ``score_fn(model)``, used by
+    derive to compare candidates, should be deterministic (same data every call) and defaults to it.
+    """
+
+    metric = "metric"
+    valid = None
+
+    def __init__(self, train_data: Union[Iterable, Callable[[], Iterable]], loss_fn: Callable,
+                 reward_fn: Callable[[nn.Module], float], score_fn: Optional[Callable[[nn.Module], float]] = None,
+                 steps_per_epoch: Optional[int] = None):
+        self.train_data, self.loss_fn = train_data, loss_fn
+        self.reward_fn, self.score_fn = reward_fn, score_fn or reward_fn
+        if steps_per_epoch is None:
+            if not hasattr(train_data, "__len__"):
+                raise ValueError("pass steps_per_epoch when train_data has no len()")
+            steps_per_epoch = len(train_data)
+        self.steps_per_epoch = steps_per_epoch
+
+    def train_batches(self):
+        data = self.train_data() if callable(self.train_data) else self.train_data
+        while True:  # a short epoch wraps around rather than ending the loop early
+            yield from data
+
+    def loss(self, model: nn.Module, batch):
+        out = self.loss_fn(model, batch)
+        return out if isinstance(out, tuple) else (out, torch.zeros((), device=out.device))
+
+    def start_reward_epoch(self) -> None:
+        pass
+
+    def reward(self, model: nn.Module) -> float:
+        return float(self.reward_fn(model))
+
+    def fixed_batches(self, n: int) -> List[Any]:
+        return [None]
+
+    def score(self, model: nn.Module, batches=None) -> Dict[str, float]:
+        value = float(self.score_fn(model))
+        return {"score": value, "loss": -value}
+
+    def evaluate(self, model: nn.Module, data=None) -> Dict[str, float]:
+        return self.score(model)
+
+
+def _settings(cls, value, **defaults):
+    base = cls(**defaults)
+    if value is None:
+        return base
+    if isinstance(value, cls):
+        return value
+    unknown = set(value) - {f.name for f in fields(cls)}
+    if unknown:
+        raise KeyError(f"{cls.__name__} has no field {sorted(unknown)[0]!r}")
+    return replace(base, **value)
+
+
+def search_model(model: nn.Module, task, epochs: int = 10, strategy: str = "enas",
+                 trainer: Union[TrainerConfig, Dict, None] = None, controller: Union[ControllerConfig, Dict, None] = None,
+                 derive_settings: Union[DeriveConfig, Dict, None] = None, seed: int = 0, show_progress: bool = False) -> Dict:
+    """Search ``model`` on ``task``; returns ``{"architecture", "score", "history", "strategy"}``."""
+    trainer = _settings(TrainerConfig, trainer, epochs=epochs, t0=None, aux_weight=0.0, channels_last=False,
+                        progress=show_progress)
+    controller = _settings(ControllerConfig, controller)
+    derive_cfg = _settings(DeriveConfig, derive_settings, num_batches=1)
+    device = next(model.parameters()).device
+    seed_everything(seed)
+    kwargs = {k: v for k, v in asdict(controller).items() if k != "reward_batches"}
+    strategy = create_strategy(strategy, decisions(model), device, seed, **kwargs)
+    optimizer = make_optimizer(model, trainer)
+    scheduler = make_scheduler(optimizer, trainer)
+    history = [search_epoch(model, task, strategy, optimizer, scheduler, trainer, controller.train_steps, epoch)
+               for epoch in range(trainer.epochs)]
+    result = derive(model, strategy, task, derive_cfg.num_samples, derive_cfg.num_batches, derive_cfg.top_k,
+                    derive_cfg.greedy, progress=lambda it: progress(it, show_progress, desc="derive"))
+    return {"architecture": result["architecture"], "score": result["score"], "history": history,
+            "strategy": strategy, "candidates": result["candidates"]}
