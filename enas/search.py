@@ -24,6 +24,7 @@ from torch import nn
 
 from supernet import activate, count_architectures, count_parameters, create_space, decisions
 
+from . import distributed
 from .config import check_config
 from .checkpoint import load_checkpoint, resolve_resume, rng_state, save_checkpoint, set_rng_state
 from .derive import derive, write_architecture
@@ -81,30 +82,37 @@ def _runs_root(cfg) -> Path:
 def search(cfg) -> Dict:
     """Run a whole search from a config (see ``conf/search.yaml``); returns the final metrics."""
     check_config(cfg)
-    device = resolve_device(cfg.device)
+    device = distributed.setup(resolve_device(cfg.device))
     resume_from = resolve_resume(cfg.resume, _runs_root(cfg))
     out = resume_from.parent.parent if resume_from else output_dir(cfg)
     task, split, model, space, strategy = build_search(cfg, device)
+    main = distributed.is_main()
     optimizer = make_optimizer(model, cfg.trainer)
     scheduler = make_scheduler(optimizer, cfg.trainer)
-    logger = MetricsLogger(out)
+    logger = MetricsLogger(out) if main else None
     decs = decisions(model)
     log.info("search space %s %s: %d decisions, %.3g architectures, %d shared parameters; outputs in %s",
              space["name"], space["kwargs"], len(decs), count_architectures(decs), count_parameters(model), out)
     start = 0
     if resume_from:
         start = _restore(load_checkpoint(resume_from, device), model, strategy, optimizer, scheduler, space)
-        logger.truncate(start - 1)
+        if main:
+            logger.truncate(start - 1)
         log.info("resumed from %s at epoch %d", resume_from, start)
-    OmegaConf.save(cfg, out / "config.yaml")
+    if main:
+        OmegaConf.save(cfg, out / "config.yaml")
     steps = min(task.steps_per_epoch, cfg.trainer.max_steps_per_epoch or task.steps_per_epoch)
     for epoch in range(start, cfg.trainer.epochs):
         row = search_epoch(model, task, strategy, optimizer, scheduler, cfg.trainer, cfg.controller.train_steps, epoch)
+        if not main:
+            continue
         logger.log(row)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in row.items()
                                                   if isinstance(v, float) and v is not None))
         save_checkpoint(_state(model, strategy, optimizer, scheduler, epoch, (epoch + 1) * steps, cfg, space, split),
                         out / "checkpoints", epoch)
+    if not main:  # rank 0 derives and writes; the others are done
+        return {}
     result = run_derive(model, strategy, task, cfg.derive, out, space, cfg)
     logger.close()
     return result
@@ -117,11 +125,11 @@ def search_epoch(model: nn.Module, task, strategy, optimizer, scheduler, trainer
     steps = min(task.steps_per_epoch, trainer.max_steps_per_epoch or task.steps_per_epoch)
     enas = isinstance(strategy, ENASStrategy)
     warmup = epoch < trainer.warmup_epochs
-    archs = strategy.uniform(steps) if warmup and enas else strategy.propose(steps)
+    archs = distributed.broadcast(strategy.uniform(steps) if warmup and enas else strategy.propose(steps))
     row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
     row.update(train_epoch(model, task, optimizer, trainer, epoch, archs, desc="shared weights"))
     scheduler.step()
-    if enas and not warmup and controller_steps > 0:
+    if enas and not warmup and controller_steps > 0 and distributed.is_main():
         row.update(_controller_phase(model, strategy, task, controller_steps, trainer.progress, epoch))
     row["epoch_seconds"] = time.time() - began
     return row
@@ -191,10 +199,14 @@ def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=No
         metrics.update({f"benchmark_{k}": v for k, v in extra["benchmark"].items() if isinstance(v, (int, float))})
     path = write_architecture(out, model, result, space, extra)
     summary = (out / "architecture.txt").read_text()
+    if "benchmark" in extra:
+        b = extra["benchmark"]
+        summary += (f"NAS-Bench-201: CIFAR-10 test accuracy {b['cifar10_test_acc']:.2f}, "
+                    f"in the top {b.get('top_percent', float('nan')):.2f}% of the space\n")
     shown = ", ".join(f"{k[len('derive_'):]} {v:.4g}" for k, v in metrics.items() if k.startswith("derive_valid"))
     print(f"\nDerived architecture ({shown} with the shared weights):\n"
           f"{summary}\nWritten to {path}\nRun folder: {out}\n")
-    return {"architecture": result["architecture"], "out_dir": str(out), **metrics}
+    return {"architecture": result["architecture"], "out_dir": str(out), **metrics, **extra}
 
 
 if __name__ == "__main__":

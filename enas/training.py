@@ -9,6 +9,7 @@ from torch import nn
 
 from supernet import activate
 
+from . import distributed
 from .run import progress
 
 __all__ = ["make_optimizer", "make_scheduler", "shared_weights_step", "train_epoch"]
@@ -51,6 +52,7 @@ def shared_weights_step(model: nn.Module, task, batch, optimizer: torch.optim.Op
     loss, acc = task.loss(model, batch)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    distributed.average_gradients(model)  # no-op in a single process
     if grad_clip:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
@@ -74,7 +76,7 @@ def train_epoch(model: nn.Module, task, optimizer: torch.optim.Optimizer, traine
     for step in bar:
         if hasattr(model, "drop_path_prob"):  # ramped up linearly over the whole run, as ENAS
             model.drop_path_prob = trainer.drop_path_prob * (epoch * steps + step) / total_steps
-        loss, acc = shared_weights_step(model, task, next(batches), optimizer, trainer.grad_clip,
+        loss, acc = shared_weights_step(model, task, distributed.shard(next(batches)), optimizer, trainer.grad_clip,
                                         archs[step] if archs is not None else None)
         loss_sum += loss
         acc_sum += acc

@@ -1,0 +1,90 @@
+"""Several processes (``torchrun --nproc_per_node=N -m enas.search ...``): one architecture, shared gradients.
+
+ENAS trains one sampled architecture per step; with N processes, rank 0 samples the step's
+architectures and broadcasts them, every rank runs the same architecture on its shard of the batch,
+and the gradients of the parameters on that path are averaged with ``all_reduce`` (a plain DDP
+wrapper would expect every parameter to take part). The controller learns on rank 0, which also
+derives and writes checkpoints; the other ranks wait. Image tasks only. Without ``torchrun`` (no
+``WORLD_SIZE`` in the environment) every function here is a no-op.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+__all__ = ["setup", "is_main", "world_size", "rank", "broadcast", "average_gradients", "shard", "barrier"]
+
+
+def setup(device: torch.device) -> torch.device:
+    """Join the process group when launched by torchrun; returns this rank's device."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return device
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def world_size() -> int:
+    return dist.get_world_size() if dist.is_initialized() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def is_main() -> bool:
+    return rank() == 0
+
+
+def broadcast(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (e.g. the architectures of an epoch)."""
+    if not dist.is_initialized():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def average_gradients(model: nn.Module) -> None:
+    """Mean of each existing gradient over ranks; ranks run the same path, so the same ones exist."""
+    if not dist.is_initialized():
+        return
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return
+    flat = torch.cat([g.reshape(-1) for g in grads])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    offset = 0
+    for g in grads:
+        g.copy_(flat[offset:offset + g.numel()].view_as(g))
+        offset += g.numel()
+
+
+def shard(batch: Any) -> Any:
+    """This rank's share of a batch of tensors (along the first dimension)."""
+    n = world_size()
+    if n == 1:
+        return batch
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(shard(b) for b in batch)
+    if isinstance(batch, torch.Tensor) and batch.dim() > 0:
+        return batch[rank()::n]
+    return batch
+
+
+def cleanup() -> Optional[None]:
+    if dist.is_initialized():
+        dist.destroy_process_group()
