@@ -22,7 +22,7 @@ from supernet import decisions
 from .config import ControllerConfig, DeriveConfig, TrainerConfig
 from .derive import derive
 from .run import progress, seed_everything
-from .search import search_epoch
+from .search import TASK_KEYS, search_epoch
 from .strategy import create_strategy
 from .training import make_optimizer, make_scheduler
 
@@ -100,7 +100,7 @@ def search_model(model: nn.Module, task, epochs: int = 10, strategy: str = "enas
     derive_cfg = _settings(DeriveConfig, derive_settings, num_batches=1)
     device = next(model.parameters()).device
     seed_everything(seed)
-    kwargs = {k: v for k, v in asdict(controller).items() if k != "reward_batches"}
+    kwargs = {k: v for k, v in asdict(controller).items() if k not in TASK_KEYS}
     strategy = create_strategy(strategy, decisions(model), device, seed, **kwargs)
     optimizer = make_optimizer(model, trainer)
     scheduler = make_scheduler(optimizer, trainer)

@@ -62,9 +62,11 @@ class ControllerConfig:
     num_aggregate: int = 10       # architectures per controller update
     train_steps: int = 30         # controller updates per epoch
     reward_batches: int = 1       # validation minibatches per reward (official: 1)
+    reward: str = "default"       # default: accuracy (80/perplexity for text) | likelihood: exp(-validation loss)
     skip_target: float = 0.4
     skip_weight: float = 0.0
     grad_clip: Optional[float] = None
+    op_prior: Dict[str, float] = field(default_factory=dict)  # initial logit bias per op name
 
 
 @dataclass

@@ -17,9 +17,13 @@ alone (`supernet.decisions`), so any space written with the public primitives ge
   ``tanh_constant / op_tanh_reduce`` (official ``op_tanh_reduce``).
 
 The LSTM runs once through all decisions in order, so the reduction cell continues from the
-normal cell's state. Several architectures are sampled as one batch. Deviations from the official
-code, each a simplification: per-decision heads (``share_heads=True`` restores one head per
-option set), no fixed logit prior on the first ops, and the true Bernoulli KL for the skip penalty.
+normal cell's state. Several architectures are sampled as one batch. ``op_prior`` adds to the
+initial logit of named ops (official micro: +10 for both separable convolutions). Deviations from
+the official code, each a simplification: per-decision heads (``share_heads=True`` restores one
+head per option set), no fixed extra bias on the first cell's ops, and the true Bernoulli KL for
+the skip penalty, and for the macro space one more LSTM step per layer (the official code uses the
+skip decision's hidden state as the layer's anchor and feeds the skip-weighted anchors to the next
+layer's op decision; here the skip-weighted anchors feed the anchor step, then the start embedding).
 """
 from __future__ import annotations
 
@@ -44,7 +48,7 @@ class Samples:
     archs: List[Dict]
     log_prob: torch.Tensor      # (n,) summed log-probability of each architecture (differentiable)
     entropy: torch.Tensor       # (n,) summed entropy of the decision distributions
-    skip_penalty: torch.Tensor  # (n,) KL(skip probabilities || target), 0 without subset decisions
+    skip_penalty: torch.Tensor  # (n,) KL(skip probabilities || target) summed per decision, mean over decisions
     skip_rate: torch.Tensor     # (n,) fraction of subset candidates taken
 
 
@@ -52,7 +56,7 @@ class Controller(nn.Module):
     def __init__(self, decisions: Sequence[Decision], lstm_size: int = 64, lstm_layers: int = 1,
                  temperature: Optional[float] = None, tanh_constant: Optional[float] = 1.1,
                  op_tanh_reduce: float = 2.5, skip_target: float = 0.4, share_heads: bool = False,
-                 init_range: float = 0.1):
+                 init_range: float = 0.1, op_prior: Optional[Mapping[str, float]] = None):
         super().__init__()
         self.decisions = tuple(decisions)
         if not self.decisions:
@@ -78,6 +82,14 @@ class Controller(nn.Module):
         self._plan = self._make_plan()
         for p in self.parameters():
             nn.init.uniform_(p, -init_range, init_range)
+        # Official ENAS initialises the op-softmax bias to favour the convolutions ([10, 10, 0, 0, 0]
+        # for sep_conv_3x3, sep_conv_5x5, avg_pool, max_pool, identity): a prior the policy can unlearn.
+        with torch.no_grad():
+            for d in self.decisions:
+                if d.kind == "layer" and op_prior:
+                    head = self.heads[self._head_key[d.label]]
+                    for i, name in enumerate(d.options):
+                        head.bias[i] += float(op_prior.get(name, 0.0))
 
     def _make_plan(self) -> List[Tuple[List[str], Optional[str]]]:
         """For each decision: anchors to create before it (nodes without decisions), anchor to emit after it."""
@@ -125,7 +137,7 @@ class Controller(nn.Module):
         log_prob = torch.zeros(n, device=device)
         entropy = torch.zeros(n, device=device)
         penalty = torch.zeros(n, device=device)
-        skips, skip_slots = torch.zeros(n, device=device), 0
+        skips, skip_slots, subset_decisions = torch.zeros(n, device=device), 0, 0
         archs: List[Dict] = [{} for _ in range(n)]
         rows = torch.arange(n, device=device)
         for d, (before, after) in zip(self.decisions, self._plan):
@@ -158,6 +170,7 @@ class Controller(nn.Module):
                     mask, lp, ent, kl = self._subset(logits, target, greedy)
                     penalty = penalty + kl
                     skips, skip_slots = skips + mask.sum(-1), skip_slots + d.size
+                    subset_decisions += 1
                     inputs = (mask.unsqueeze(-1) * values).sum(1) / (1.0 + mask.sum(-1, keepdim=True))
                 else:
                     mask, lp, ent = self._k_of_n(logits, target, d, greedy)
@@ -170,7 +183,8 @@ class Controller(nn.Module):
                 anchors[after] = (h, self.attn_anchor(h))
                 inputs = self.start.expand(n, H)
         rate = skips / skip_slots if skip_slots else torch.zeros(n, device=device)
-        return Samples(archs, log_prob, entropy, penalty, rate)
+        # official general_controller: the mean over layers of each layer's summed KL
+        return Samples(archs, log_prob, entropy, penalty / max(subset_decisions, 1), rate)
 
     def _categorical(self, logits, target, d: Decision, greedy: bool) -> torch.Tensor:
         if target is not None:

@@ -38,9 +38,12 @@ __all__ = ["search", "search_epoch", "build_supernet", "build_search", "controll
 
 log = logging.getLogger("enas")
 
+TASK_KEYS = ("reward_batches", "reward")  # controller settings that the task, not the strategy, reads
+
+
 def controller_kwargs(controller_cfg) -> Dict:
     kwargs = OmegaConf.to_container(controller_cfg) if isinstance(controller_cfg, DictConfig) else dict(controller_cfg)
-    return {k: v for k, v in kwargs.items() if k != "reward_batches"}  # the task reads that one
+    return {k: v for k, v in kwargs.items() if k not in TASK_KEYS}
 
 
 def build_supernet(space_cfg, device: torch.device, data_info: Optional[Dict] = None) -> Tuple[nn.Module, Dict]:

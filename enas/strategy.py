@@ -52,10 +52,10 @@ class ENASStrategy(RandomStrategy):
                  lstm_layers: int = 1, temperature=None, tanh_constant=1.1, op_tanh_reduce=2.5, share_heads=False,
                  lr: float = 3.5e-3, beta1: float = 0.0, eps: float = 1e-3, baseline_decay: float = 0.99,
                  entropy_weight: float = 1e-4, num_aggregate: int = 10, train_steps: int = 30,
-                 skip_target: float = 0.4, skip_weight: float = 0.0, grad_clip=None):
+                 skip_target: float = 0.4, skip_weight: float = 0.0, grad_clip=None, op_prior=None):
         super().__init__(decisions, seed)
         self.controller = Controller(decisions, lstm_size, lstm_layers, temperature, tanh_constant, op_tanh_reduce,
-                                     skip_target, share_heads).to(device)
+                                     skip_target, share_heads, op_prior=op_prior).to(device)
         # Official ENAS: Adam with beta1 = 0 and eps = 1e-3.
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr, betas=(beta1, 0.999), eps=eps)
         self.baseline = EMABaseline(baseline_decay)

@@ -8,6 +8,7 @@ official ENAS evaluates in training-mode BN for the same reason).
 from __future__ import annotations
 
 import contextlib
+import math
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
@@ -29,9 +30,12 @@ class ImageClassification:
     metric = "acc"  # what `loss` returns beside the loss, averaged per epoch as train_acc
 
     def __init__(self, train: ImageLoader, valid: ImageLoader, test: Optional[ImageLoader] = None,
-                 aux_weight: float = 0.0, amp: str = "none", reward_batches: int = 1):
+                 aux_weight: float = 0.0, amp: str = "none", reward_batches: int = 1, reward: str = "default"):
         self.train, self.valid, self.test = train, valid, test
         self.aux_weight, self.reward_batches = aux_weight, reward_batches
+        if reward not in ("default", "likelihood"):
+            raise ValueError(f"controller.reward must be 'default' (accuracy) or 'likelihood', got {reward!r}")
+        self.likelihood = reward == "likelihood"
         if amp not in ("none", "bf16"):
             raise ValueError(f"trainer.amp must be 'none' or 'bf16', got {amp!r}")
         self.amp = amp
@@ -64,20 +68,13 @@ class ImageClassification:
         """A fresh pass over the validation split for this epoch's rewards."""
         self._rewards = self.valid.forever()
 
-    @torch.no_grad()
     def reward(self, model: nn.Module) -> float:
-        """Accuracy of the active architecture on the next ``reward_batches`` validation minibatches."""
+        """The active architecture's score on the next ``reward_batches`` validation minibatches:
+        accuracy (the paper), or with ``reward=likelihood`` the geometric-mean probability of the
+        right label, exp(-loss), which separates architectures that tie on accuracy."""
         if self._rewards is None:
             self.start_reward_epoch()
-        model.eval()
-        correct = total = 0
-        for _ in range(self.reward_batches):
-            x, y = next(self._rewards)
-            with self.autocast():
-                logits = _split_output(model(x))[0]
-            correct += (logits.argmax(1) == y).sum()
-            total += len(y)
-        return (correct / total).item()
+        return self.score(model, [next(self._rewards) for _ in range(self.reward_batches)])["score"]
 
     def fixed_batches(self, n: int) -> List[Batch]:
         """The first ``n`` validation batches in file order: every candidate is scored on the same images."""
@@ -106,14 +103,15 @@ class ImageClassification:
             correct += (logits.argmax(1) == y).sum().item()
             loss += F.cross_entropy(logits, y, reduction="sum").item()
             total += len(y)
-        return {"acc": correct / total, "loss": loss / total, "score": correct / total}
+        acc, loss = correct / total, loss / total
+        return {"acc": acc, "loss": loss, "score": math.exp(-loss) if self.likelihood else acc}
 
     def evaluate(self, model: nn.Module, loader: ImageLoader) -> Dict[str, float]:
         return self.score(model, list(self._ordered(loader)))
 
 
-def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
-                     reward_batches: int = 1) -> Tuple[ImageClassification, Dict[str, torch.Tensor]]:
+def build_image_task(data, trainer, device: torch.device, seed: int, stage: str, reward_batches: int = 1,
+                     reward: str = "default") -> Tuple[ImageClassification, Dict[str, torch.Tensor]]:
     """Load the data named by ``data`` and split it for ``stage`` ('search' or 'retrain').
 
     Search trains on the search-train split and rewards on the validation split (the test set is
@@ -138,7 +136,7 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
         train = ImageLoader(x[train_idx], y[train_idx], data.batch_size, device, augment=augment,
                             channels_last=channels_last)
         task = ImageClassification(train, eval_loader(x[valid_idx], y[valid_idx]), None, trainer.aux_weight,
-                                   trainer.amp, reward_batches)
+                                   trainer.amp, reward_batches, reward)
     elif stage == "retrain":
         if data.train_subset:
             keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:data.train_subset]
@@ -154,8 +152,9 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
 def build_task(cfg, device: torch.device, stage: str):
     """The task a run config describes: (task, info); ``info`` holds the split or the vocabulary size."""
     reward_batches = cfg.controller.reward_batches if "controller" in cfg else 1
+    reward = cfg.controller.reward if "controller" in cfg else "default"
     if "bptt" in cfg.data:  # a text data config (TextDataConfig)
         from .text import build_text_task
 
-        return build_text_task(cfg.data, cfg.trainer, device, stage, reward_batches)
-    return build_image_task(cfg.data, cfg.trainer, device, cfg.seed, stage, reward_batches)
+        return build_text_task(cfg.data, cfg.trainer, device, stage, reward_batches, reward)
+    return build_image_task(cfg.data, cfg.trainer, device, cfg.seed, stage, reward_batches, reward)

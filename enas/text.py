@@ -57,10 +57,13 @@ class LanguageModeling:
 
     def __init__(self, train: torch.Tensor, valid: torch.Tensor, test: Optional[torch.Tensor], bptt: int,
                  eval_batch_size: int, variable_length: bool = True, reward_batches: int = 1,
-                 reward_constant: float = 80.0):
+                 reward: str = "default"):
         self.train, self.valid, self.test = train, valid, test
         self.bptt, self.eval_batch_size, self.variable_length = bptt, eval_batch_size, variable_length
-        self.reward_batches, self.reward_constant = reward_batches, reward_constant
+        if reward not in ("default", "likelihood"):
+            raise ValueError(f"controller.reward must be 'default' (80 / perplexity) or 'likelihood', got {reward!r}")
+        self.reward_batches = reward_batches
+        self.reward_constant = 80.0 if reward == "default" else 1.0  # 1 / perplexity is the likelihood
         self.hidden: Optional[torch.Tensor] = None
 
     @property
@@ -133,11 +136,11 @@ class LanguageModeling:
         return self.score(model, windows)
 
 
-def build_text_task(data, trainer, device: torch.device, stage: str, reward_batches: int = 1):
+def build_text_task(data, trainer, device: torch.device, stage: str, reward_batches: int = 1, reward: str = "default"):
     splits, vocab = load_ptb(data.root)
     train = splits["train"][:data.train_subset] if data.train_subset else splits["train"]
     valid = splits["valid"][:data.valid_subset] if data.valid_subset else splits["valid"]
     task = LanguageModeling(batchify(train, data.batch_size, device), batchify(valid, data.eval_batch_size, device),
                             batchify(splits["test"], data.eval_batch_size, device) if stage == "retrain" else None,
-                            data.bptt, data.eval_batch_size, data.variable_length, reward_batches)
+                            data.bptt, data.eval_batch_size, data.variable_length, reward_batches, reward)
     return task, {"vocab_size": len(vocab)}

@@ -21,6 +21,7 @@ def _free_port():
 
 
 def _env(rank, world, port):
+    torch.set_num_threads(1)  # two processes on two cores: more threads would fight over them
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank),
                       LOCAL_RANK=str(rank))
 

@@ -10,6 +10,7 @@ from enas.training import shared_weights_step
 
 # Tiny versions of each built-in space, and an input for it. A new space must add itself here.
 TINY = {
+    "macro": (dict(num_layers=3, out_channels=8), lambda: torch.randn(4, 3, 32, 32)),
     "micro": (dict(num_layers=1, out_channels=8, num_nodes=3, aux_head=True), lambda: torch.randn(4, 3, 32, 32)),
     "nb201": (dict(C=4, N=1), lambda: torch.randn(4, 3, 32, 32)),
     "rnn": (dict(vocab_size=50, hidden=8, num_nodes=4), lambda: torch.randint(0, 50, (6, 3))),

@@ -1,7 +1,7 @@
 """ENAS micro (convolutional cell) search space.
 
 Pham et al., "Efficient Neural Architecture Search via Parameter Sharing", ICML 2018,
-arXiv:1802.03268, section 2.3 and Table 1; original code github.com/melodyguan/enas,
+arXiv:1802.03268, section 2.4 and Table 2; original code github.com/melodyguan/enas,
 ``src/cifar10/micro_child.py`` and ``scripts/cifar10_micro_search.sh``.
 
 A cell has 2 inputs (the outputs of the two previous cells) and ``num_nodes`` searched nodes; each
