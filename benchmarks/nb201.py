@@ -39,8 +39,11 @@ def main():
     p.add_argument("--out", type=Path, default=Path("outputs/nb201_benchmark"))
     args, overrides = p.parse_known_args()
     rows = []
-    for method in args.methods:
-        for seed in args.seeds:
+    args.out.mkdir(parents=True, exist_ok=True)
+    # Seed-major order and results written after every run, so a run cut short still leaves a
+    # comparable table (each seed done for every method) in nb201_results.json.
+    for seed in args.seeds:
+        for method in args.methods:
             run_dir = args.out / f"{method}_seed{seed}"
             cfg = compose("search", [f"experiment={args.experiment}", f"strategy={method}", f"seed={seed}",
                                      f"output_dir={run_dir}", "trainer.progress=false", *overrides],
@@ -53,6 +56,9 @@ def main():
                          "top_percent": result["benchmark_top_percent"], "minutes": minutes,
                          "derive_valid_acc": result.get("derive_valid_acc")})
             print(f"[{method} seed {seed}] {rows[-1]}", flush=True)
+            (args.out / "nb201_results.json").write_text(json.dumps(
+                {"commit": git_commit(), "experiment": args.experiment, "overrides": overrides, "rows": rows},
+                indent=2))
     print(f"\n{'method':8} {'seed':>4} {'test acc':>8} {'top %':>6} {'minutes':>7}  cell")
     for r in rows:
         print(f"{r['method']:8} {r['seed']:4d} {r['test_acc']:8.2f} {r['top_percent']:6.2f} {r['minutes']:7.1f}  {r['cell']}")
@@ -62,9 +68,6 @@ def main():
         std = statistics.stdev(accs) if len(accs) > 1 else 0.0
         print(f"{method:8} mean {statistics.mean(accs):.2f} +- {std:.2f} over {len(accs)} seeds "
               f"(in the top 10%: {sum(r['top_percent'] <= 10 for r in rows if r['method'] == method)}/{len(accs)})")
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "nb201_results.json").write_text(json.dumps(
-        {"commit": git_commit(), "experiment": args.experiment, "overrides": overrides, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def retrain(cfg) -> Dict:
     to_memory_format(model, cfg.trainer)
     optimizer = make_optimizer(model, cfg.trainer)
     scheduler = make_scheduler(optimizer, cfg.trainer)
-    logger = MetricsLogger(out)
+    logger = MetricsLogger(out, resume=bool(resume_from))
     params = _parameters(model)
     log.info("standalone child of %s %s: %.3fM parameters (without auxiliary head); outputs in %s",
              space["name"], space["kwargs"], params / 1e6, out)

@@ -59,10 +59,10 @@ class MetricsLogger:
     """Per-epoch metrics as ``metrics.csv`` (rewritten atomically; columns are the union of keys),
     and TensorBoard scalars when the ``tensorboard`` package is installed."""
 
-    def __init__(self, directory: Path, filename: str = "metrics.csv", tensorboard: bool = True):
+    def __init__(self, directory: Path, filename: str = "metrics.csv", tensorboard: bool = True, resume: bool = False):
         self.path = Path(directory) / filename
         self.rows: List[Dict[str, Any]] = []
-        if self.path.is_file():  # resuming into the same run folder
+        if resume and self.path.is_file():  # continuing the run in its own folder
             with open(self.path, newline="") as f:
                 self.rows = [dict(r) for r in csv.DictReader(f)]
         self.writer = None

@@ -92,7 +92,7 @@ def search(cfg) -> Dict:
     main = distributed.is_main()
     optimizer = make_optimizer(model, cfg.trainer)
     scheduler = make_scheduler(optimizer, cfg.trainer)
-    logger = MetricsLogger(out) if main else None
+    logger = MetricsLogger(out, resume=bool(resume_from)) if main else None
     decs = decisions(model)
     log.info("search space %s %s: %d decisions, %.3g architectures, %d shared parameters; outputs in %s",
              space["name"], space["kwargs"], len(decs), count_architectures(decs), count_parameters(model), out)
