@@ -1,0 +1,60 @@
+"""Every experiment config composes against its schema, and the proxy benchmark runs end to end."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from enas.config import check_config
+from supernet import load_architecture
+
+from conftest import CONF, compose_config
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+TRAIN_EXPERIMENTS = [e for e in EXPERIMENTS if e.endswith(("_final", "_retrain"))]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_against_its_schema(experiment):
+    if experiment in TRAIN_EXPERIMENTS:
+        cfg = compose_config("train", [f"experiment={experiment}", "architecture=a.json"])
+    else:
+        cfg = compose_config("search", [f"experiment={experiment}"])
+        assert cfg.controller.num_aggregate >= 1
+    check_config(cfg)
+    assert cfg.space.name in ("micro", "macro", "rnn", "nb201")
+
+
+@pytest.mark.parametrize("search, retrain", [("macro_cpu_proxy", "macro_cpu_proxy_retrain"),
+                                             ("ptb_cpu_proxy", "ptb_cpu_proxy_retrain")])
+def test_proxy_pairs_search_and_retrain_the_same_network(search, retrain):
+    """The short retrain that judges a proxy search must build the network that was searched."""
+    searched = compose_config("search", [f"experiment={search}"])
+    retrained = compose_config("train", [f"experiment={retrain}", "architecture=a.json"])
+    assert searched.space == retrained.space
+    assert searched.data.get("train_subset") == retrained.data.get("train_subset")
+
+
+def test_proxy_vs_random_retrains_the_searched_and_random_architectures(tmp_path):
+    tiny = ["data=embedded", "space.num_layers=3", "space.out_channels=8", "trainer.max_steps_per_epoch=2",
+            "device=cpu"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "proxy_vs_random.py"), "--experiment", "macro_cpu_proxy",
+         "--train-experiment", "macro_cpu_proxy_retrain", "--random", "2", "--out", str(tmp_path), *tiny,
+         "--search-args", "trainer.epochs=1", "controller.train_steps=1", "controller.num_aggregate=2",
+         "derive.num_samples=2", "derive.num_batches=1", "derive.top_k=1", "--train-args", "trainer.epochs=1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((tmp_path / "proxy_vs_random.json").read_text())["rows"]
+    assert [r["name"] for r in rows] == ["searched", "random0", "random1"]
+    assert all(r["metric"] == "test_acc" and 0 <= r["value"] <= 100 for r in rows)
+    assert "random mean" in proc.stdout
+    # the random architectures are valid members of the searched space, and differ
+    searched = json.loads((tmp_path / "search" / "architecture.json").read_text())
+    randoms = [json.loads((tmp_path / f"random{i}" / "architecture.json").read_text()) for i in range(2)]
+    assert all(r["space"] == searched["space"] for r in randoms)
+    assert randoms[0]["architecture"] != randoms[1]["architecture"]
+    for i in range(2):
+        assert load_architecture(tmp_path / f"random{i}" / "architecture.json")
