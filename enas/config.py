@@ -37,6 +37,8 @@ class TrainerConfig:
     aux_weight: float = 0.4       # auxiliary-head loss weight (needs space.aux_head=true)
     drop_path_prob: float = 0.0   # maximum drop-path probability, ramped up linearly over training
     warmup_epochs: int = 0        # epochs of uniform sampling before the controller starts learning
+    shared_sampling: str = "policy"  # policy (ENAS: the controller's samples train the shared weights) |
+                                  # uniform (decoupled: uniform samples train them while the controller learns)
     max_steps_per_epoch: Optional[int] = None  # cap for quick runs and tests
     amp: str = "none"             # none | bf16 (CUDA autocast; fp32 is the reference)
     channels_last: bool = True    # NHWC memory format: same fp32 math, 1.5-2x faster convs on CPU here

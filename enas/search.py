@@ -3,8 +3,8 @@
 Pham et al. 2018 (arXiv:1802.03268), section 2.2. Per epoch:
 
 1. shared-weights phase: SGD over the search-train split, a freshly sampled architecture per
-   minibatch (during ``trainer.warmup_epochs``, and always for ``strategy=random``, sampled
-   uniformly);
+   minibatch (during ``trainer.warmup_epochs``, with ``trainer.shared_sampling=uniform``, and
+   always for ``strategy=random``, sampled uniformly);
 2. controller phase: ``controller.train_steps`` REINFORCE updates, each from
    ``controller.num_aggregate`` architectures rewarded by validation accuracy.
 
@@ -128,7 +128,12 @@ def search_epoch(model: nn.Module, task, strategy, optimizer, scheduler, trainer
     steps = min(task.steps_per_epoch, trainer.max_steps_per_epoch or task.steps_per_epoch)
     enas = isinstance(strategy, ENASStrategy)
     warmup = epoch < trainer.warmup_epochs
-    archs = distributed.broadcast(strategy.uniform(steps) if warmup and enas else strategy.propose(steps))
+    if trainer.shared_sampling not in ("policy", "uniform"):
+        raise ValueError(f"trainer.shared_sampling must be 'policy' or 'uniform', got {trainer.shared_sampling!r}")
+    # Uniform samples train every path equally; the policy's samples train its favourites more,
+    # which then score better and get sampled more ("rich get richer").
+    uniform = enas and (warmup or trainer.shared_sampling == "uniform")
+    archs = distributed.broadcast(strategy.uniform(steps) if uniform else strategy.propose(steps))
     row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
     row.update(train_epoch(model, task, optimizer, trainer, epoch, archs, desc="shared weights"))
     scheduler.step()

@@ -46,6 +46,28 @@ def test_random_strategy_runs_through_the_same_loop(tmp_path):
     assert "reward" not in rows[0] and (tmp_path / "architecture.json").is_file()
 
 
+@pytest.mark.parametrize("sampling, warmup, trained_by", [("policy", 0, "propose"), ("policy", 1, "uniform"),
+                                                        ("uniform", 0, "uniform")])
+def test_shared_weights_train_on_policy_or_uniform_samples(tmp_path, monkeypatch, sampling, warmup, trained_by):
+    """Warm-up and shared_sampling=uniform train the shared weights on uniform samples; the
+    controller learns in every epoch after warm-up either way."""
+    from enas.strategy import ENASStrategy
+
+    calls = []
+    for name in ("propose", "uniform"):
+        original = getattr(ENASStrategy, name)
+        monkeypatch.setattr(ENASStrategy, name, lambda self, n, _o=original, _n=name: calls.append(_n) or _o(self, n))
+    run_search(tmp_path, "trainer.epochs=1", f"trainer.shared_sampling={sampling}", f"trainer.warmup_epochs={warmup}")
+    assert calls[0] == trained_by  # the first call samples the epoch's shared-weight architectures
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert bool(rows[0].get("reward")) == (warmup == 0)
+
+
+def test_unknown_shared_sampling_is_named(tmp_path):
+    with pytest.raises(ValueError, match="shared_sampling"):
+        run_search(tmp_path, "trainer.shared_sampling=sometimes")
+
+
 def _last(path):
     return torch.load(path / "checkpoints" / "last.pt", weights_only=False)
 
