@@ -102,8 +102,9 @@ def main():
     rand = [r["value"] for r in rows[1:]]
     if rand:
         mean, std = statistics.mean(rand), (statistics.stdev(rand) if len(rand) > 1 else 0.0)
-        better = rows[0]["value"] < mean if metric == "test_ppl" else rows[0]["value"] > mean
-        beaten = sum(rows[0]["value"] < v if metric == "test_ppl" else rows[0]["value"] > v for v in rand)
+        sign = -1 if metric == "test_ppl" else 1  # lower perplexity, higher accuracy is better
+        better = sign * rows[0]["value"] > sign * mean
+        beaten = sum(sign * rows[0]["value"] > sign * v for v in rand)
         print(f"\nrandom mean {mean:.2f} +- {std:.2f} over {len(rand)}; searched {rows[0]['value']:.2f}: "
               f"{'better' if better else 'not better'} than the mean, better than {beaten}/{len(rand)} random")
 

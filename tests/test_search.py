@@ -63,6 +63,13 @@ def test_shared_weights_train_on_policy_or_uniform_samples(tmp_path, monkeypatch
     assert bool(rows[0].get("reward")) == (warmup == 0)
 
 
+def test_a_fresh_run_into_a_used_folder_does_not_inherit_its_metrics(tmp_path):
+    run_search(tmp_path)
+    run_search(tmp_path)  # not a resume: metrics.csv starts over
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [0, 1]
+
+
 def test_unknown_shared_sampling_is_named(tmp_path):
     with pytest.raises(ValueError, match="shared_sampling"):
         run_search(tmp_path, "trainer.shared_sampling=sometimes")
