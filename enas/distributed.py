@@ -10,13 +10,16 @@ derives and writes checkpoints; the other ranks wait. Image tasks only. Without 
 from __future__ import annotations
 
 import os
-from typing import Any, Optional
+from typing import Any
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["setup", "is_main", "world_size", "rank", "broadcast", "average_gradients", "shard", "barrier"]
+__all__ = ["setup", "is_main", "world_size", "rank", "broadcast", "average_gradients", "shard", "barrier", "cleanup"]
+
+
+_joined_here = False  # cleanup() only leaves a group that setup() joined, not a caller's own
 
 
 def setup(device: torch.device) -> torch.device:
@@ -28,6 +31,8 @@ def setup(device: torch.device) -> torch.device:
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    global _joined_here
+    _joined_here = True
     return device
 
 
@@ -85,6 +90,12 @@ def shard(batch: Any) -> Any:
     return batch
 
 
-def cleanup() -> Optional[None]:
+def cleanup() -> None:
+    """Leave the process group together: a rank that exits while a peer still holds its gloo
+    connection can make that peer abort (pytorch/gloo#155), so every rank waits for the others first."""
+    global _joined_here
     if dist.is_initialized():
-        dist.destroy_process_group()
+        dist.barrier()
+        if _joined_here:
+            dist.destroy_process_group()
+            _joined_here = False

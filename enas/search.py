@@ -114,10 +114,11 @@ def search(cfg) -> Dict:
                                                   if isinstance(v, float) and v is not None))
         save_checkpoint(_state(model, strategy, optimizer, scheduler, epoch, (epoch + 1) * steps, cfg, space, split),
                         out / "checkpoints", epoch)
-    if not main:  # rank 0 derives and writes; the others are done
-        return {}
-    result = run_derive(model, strategy, task, cfg.derive, out, space, cfg)
-    logger.close()
+    result = {}
+    if main:  # rank 0 derives and writes; the others wait for it in cleanup()
+        result = run_derive(model, strategy, task, cfg.derive, out, space, cfg)
+        logger.close()
+    distributed.cleanup()
     return result
 
 

@@ -1,6 +1,7 @@
 """Two CPU processes (gloo): one architecture per step, averaged gradients, identical weights."""
 import os
 import socket
+import warnings
 
 import pytest
 import torch
@@ -59,9 +60,19 @@ def _search(rank, world, port, out):
     distributed.cleanup()
 
 
+def _spawn_two(target, out):
+    """Both ranks of ``target``; one retry when a rank is killed by a signal (not a Python error):
+    gloo can abort a process while its peer tears down (pytorch/gloo#155), rarely, seen once in CI."""
+    try:
+        mp.spawn(target, args=(2, _free_port(), out), nprocs=2, join=True)
+    except mp.ProcessExitedException as died:
+        warnings.warn(f"retrying once after {died}")
+        mp.spawn(target, args=(2, _free_port(), out), nprocs=2, join=True)
+
+
 @pytest.mark.parametrize("target", [_steps, _search])
 def test_two_processes_train_one_architecture_with_averaged_gradients(tmp_path, target):
-    mp.spawn(target, args=(2, _free_port(), tmp_path), nprocs=2, join=True)
+    _spawn_two(target, tmp_path)
     if target is _steps:
         for rank in range(2):
             a, b = torch.load(tmp_path / f"rank{rank}.pt")
