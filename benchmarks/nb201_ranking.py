@@ -12,6 +12,12 @@ accuracy. DESIGN.md measured Spearman 0.30-0.48 for a straightforward ENAS here 
 Remaining arguments are Hydra overrides of ``experiment=nb201_cpu_proxy``. Prints a table (score
 every ``--every`` epochs) and writes ``ranking.json`` with the per-architecture scores.
 Runtime: about 10 minutes on 2 CPU cores with the proxy settings.
+
+``--checkpoint <search run or .pt>`` trains nothing: it loads the shared weights (and policy) of a
+finished search and scores the same fixed sample plus the policy's own candidates, then shows where
+the sample's truly best cells rank under the shared weights: why derive picked what it picked.
+
+    python benchmarks/nb201_ranking.py --cifar ... --nb201 ... --checkpoint outputs/nb201_benchmark/enas_seed0
 """
 from __future__ import annotations
 
@@ -26,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supernet as S  # noqa: E402
 from enas.benchmark import NB201Table  # noqa: E402
+from enas.derive_checkpoint import load_search  # noqa: E402
 from enas.run import resolve_device  # noqa: E402
 from enas.search import build_search  # noqa: E402
 from enas.training import make_optimizer, make_scheduler, train_epoch  # noqa: E402
@@ -55,21 +62,68 @@ def report(table, archs, scores, epoch, elapsed):
     return row
 
 
+def explain(table, archs, scores, shown=5):
+    """Where the sample's truly best cells rank under the shared weights, and what tops that ranking."""
+    truth = [table.lookup(S.to_nb201_string(a))["cifar10_test_acc"] for a in archs]
+    by_loss = sorted(range(len(archs)), key=lambda i: scores[i]["loss"])
+    place = {i: r for r, i in enumerate(by_loss)}
+    print(f"best by shared-weight loss (of {len(archs)}):")
+    for i in by_loss[:shown]:
+        print(f"  loss {scores[i]['loss']:.4f}  benchmark {truth[i]:.2f}  {S.to_nb201_string(archs[i])}")
+    print("best by benchmark, and their place by shared-weight loss:")
+    for i in sorted(range(len(archs)), key=lambda i: -truth[i])[:shown]:
+        print(f"  benchmark {truth[i]:.2f}  place {place[i] + 1:4d}  loss {scores[i]['loss']:.4f}  "
+              f"{S.to_nb201_string(archs[i])}")
+
+
+def fixed_sample(model, n):
+    return [S.random_architecture(model, random.Random(1000 + i)) for i in range(n)]
+
+
+def from_checkpoint(args, table):
+    """Score the fixed sample and the policy's candidates with the shared weights of a finished search."""
+    run = load_search(args.checkpoint, args.device)
+    archs = fixed_sample(run.model, args.archs)
+    policy = list({json.dumps(a, sort_keys=True): a for a in run.strategy.candidates(args.archs)}.values())
+    batches = run.task.fixed_batches(args.batches or run.config.derive.num_batches)
+    print(f"# {args.checkpoint} (search epoch {run.state['epoch']}): {len(archs)} uniform cells and {len(policy)} "
+          f"distinct candidates of the search's policy, on {sum(len(b[1]) for b in batches)} validation images")
+    print("sample   epoch minutes  tau(acc)  rho(acc) tau(loss) rho(loss)  picked  top%   best")
+    began, rows, everything = time.time(), [], {}
+    for name, sample in (("uniform", archs), ("policy", policy)):
+        scores = score_all(run.model, run.task, sample, batches)
+        print(f"{name:8s}", end="")
+        rows.append({"sample": name, **report(table, sample, scores, run.state["epoch"], time.time() - began)})
+        everything.update({json.dumps(a, sort_keys=True): (a, s) for a, s in zip(sample, scores)})
+    pairs = list(everything.values())
+    explain(table, [a for a, _ in pairs], [s for _, s in pairs])
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cifar", required=True, help="CIFAR-10 folder (torchvision or npz layout)")
+    p.add_argument("--cifar", help="CIFAR-10 folder (torchvision or npz layout); not with --checkpoint")
     p.add_argument("--nb201", required=True, help="folder with nb201_accuracies.csv and cifar-split.txt")
     p.add_argument("--archs", type=int, default=200, help="architectures scored (>= 100)")
     p.add_argument("--every", type=int, default=5, help="score every this many epochs")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("ranking.json"))
+    p.add_argument("--checkpoint", help="score with the shared weights of this search run instead of training")
+    p.add_argument("--batches", type=int, default=0, help="validation batches scored (default: derive.num_batches)")
+    p.add_argument("--device", default="auto")
     args, overrides = p.parse_known_args()
+    table = NB201Table(str(Path(args.nb201) / "nb201_accuracies.csv"))
+    if args.checkpoint:  # the run's own data paths and settings come with its checkpoint
+        rows = from_checkpoint(args, table)
+        args.out.write_text(json.dumps({"checkpoint": str(args.checkpoint), "rows": rows}, indent=1))
+        return
+    if not args.cifar:
+        p.error("--cifar is needed to train a supernet (or pass --checkpoint of a finished search)")
     cfg = compose("search", ["experiment=nb201_cpu_proxy", "strategy=random", f"seed={args.seed}",
                              "trainer.progress=false", *overrides], args.cifar, args.nb201)
     device = resolve_device(cfg.device)
-    table = NB201Table(str(Path(args.nb201) / "nb201_accuracies.csv"))
     task, _, model, _, strategy = build_search(cfg, device)
-    archs = [S.random_architecture(model, random.Random(1000 + i)) for i in range(args.archs)]
+    archs = fixed_sample(model, args.archs)
     batches = task.fixed_batches(cfg.derive.num_batches)
     optimizer = make_optimizer(model, cfg.trainer)
     scheduler = make_scheduler(optimizer, cfg.trainer)

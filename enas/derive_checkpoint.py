@@ -7,6 +7,7 @@ settings (e.g. ``derive.num_samples=500``). Useful on a killed run or to derive 
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Dict
 
 from omegaconf import OmegaConf
@@ -16,21 +17,28 @@ from .checkpoint import load_checkpoint
 from .run import output_dir, resolve_device
 from .search import build_search, run_derive
 
-__all__ = ["derive_checkpoint"]
+__all__ = ["derive_checkpoint", "load_search"]
+
+
+def load_search(checkpoint, device: str = "auto") -> SimpleNamespace:
+    """A finished (or killed) search as it was: ``state``, ``config``, ``task``, ``model``, ``space``,
+    ``strategy``, rebuilt from the configuration stored in its checkpoint, weights and policy loaded."""
+    torch_device = resolve_device(device)
+    state = load_checkpoint(checkpoint, torch_device)
+    if "supernet" not in state:
+        raise ValueError(f"{checkpoint} is not a search checkpoint (it holds no supernet)")
+    config = OmegaConf.create(state["config"])
+    config.device = device
+    task, _, model, space, strategy = build_search(config, torch_device)
+    model.load_state_dict(state["supernet"])
+    strategy.load_state_dict(state["controller"])
+    return SimpleNamespace(state=state, config=config, task=task, model=model, space=space, strategy=strategy)
 
 
 def derive_checkpoint(cfg) -> Dict:
     check_config(cfg)
-    device = resolve_device(cfg.device)
-    state = load_checkpoint(cfg.checkpoint, device)
-    if "supernet" not in state:
-        raise ValueError(f"{cfg.checkpoint} is not a search checkpoint (it holds no supernet)")
-    search_cfg = OmegaConf.create(state["config"])
-    search_cfg.device = cfg.device
-    task, _, model, space, strategy = build_search(search_cfg, device)
-    model.load_state_dict(state["supernet"])
-    strategy.load_state_dict(state["controller"])
+    run = load_search(cfg.checkpoint, cfg.device)
     out = output_dir(cfg)
     OmegaConf.save(cfg, Path(out) / "config.yaml")
-    print(f"Deriving from {cfg.checkpoint} (search epoch {state['epoch']})")
-    return run_derive(model, strategy, task, cfg.derive, out, space, search_cfg)
+    print(f"Deriving from {cfg.checkpoint} (search epoch {run.state['epoch']})")
+    return run_derive(run.model, run.strategy, run.task, cfg.derive, out, run.space, run.config)

@@ -9,7 +9,8 @@ import pytest
 from enas.config import check_config
 from supernet import load_architecture
 
-from conftest import CONF, compose_config
+from enas.search import search
+from conftest import CONF, compose_config, shared_data
 
 ROOT = Path(__file__).resolve().parents[1]
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -58,3 +59,20 @@ def test_proxy_vs_random_retrains_the_searched_and_random_architectures(tmp_path
     assert randoms[0]["architecture"] != randoms[1]["architecture"]
     for i in range(2):
         assert load_architecture(tmp_path / f"random{i}" / "architecture.json")
+
+
+def test_ranking_of_a_finished_search_shows_where_the_best_cells_place(tmp_path):
+    nb201 = shared_data("nasbench201")
+    cfg = compose_config("search", ["experiment=nb201_cpu_proxy", "data=embedded", "debug=cpu_tiny", "space.C=4",
+                                   "trainer.epochs=1", "trainer.warmup_epochs=0",
+                                   f"benchmark_file={nb201 / 'nb201_accuracies.csv'}"], tmp_path / "run")
+    search(cfg)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "nb201_ranking.py"), "--nb201", str(nb201), "--checkpoint",
+         str(tmp_path / "run"), "--archs", "6", "--device", "cpu", "--out", str(tmp_path / "ranking.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((tmp_path / "ranking.json").read_text())["rows"]
+    assert [r["sample"] for r in rows] == ["uniform", "policy"]
+    assert all(-1 <= r["kendall_loss"] <= 1 and 0 <= r["picked_test_acc"] <= 100 for r in rows)
+    assert "their place by shared-weight loss" in proc.stdout
