@@ -10,6 +10,7 @@ derives and writes checkpoints; the other ranks wait. Image tasks only. Without 
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from typing import Any
 
 import torch
@@ -30,7 +31,8 @@ def setup(device: torch.device) -> torch.device:
     if device.type == "cuda":
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    # An hour, not the default 10-30 minutes: the other ranks wait in cleanup() while rank 0 derives.
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(hours=1))
     global _joined_here
     _joined_here = True
     return device
