@@ -11,7 +11,7 @@ accuracy. DESIGN.md measured Spearman 0.30-0.48 for a straightforward ENAS here 
 
 Remaining arguments are Hydra overrides of ``experiment=nb201_cpu_proxy``. Prints a table (score
 every ``--every`` epochs) and writes ``ranking.json`` with the per-architecture scores.
-Runtime: about 10 minutes on 2 CPU cores with the proxy settings.
+Runtime on 2 CPU cores: about 20 minutes with the proxy's 120 epochs, 7 with trainer.epochs=40.
 
 ``--checkpoint <search run or .pt>`` trains nothing: it loads the shared weights (and policy) of a
 finished search and scores the same fixed sample plus the policy's own candidates, then shows where
