@@ -15,9 +15,10 @@ Runtime on 2 CPU cores: about 20 minutes with the proxy's 120 epochs, 7 with tra
 
 ``--checkpoint <search run or .pt>`` trains nothing: it loads the shared weights (and policy) of a
 finished search and scores the same fixed sample plus the policy's own candidates, then shows where
-the sample's truly best cells rank under the shared weights: why derive picked what it picked.
+the sample's truly best cells rank under the shared weights: why derive picked what it picked. The
+data paths come from the run's stored config, so run it from the folder the search ran in.
 
-    python benchmarks/nb201_ranking.py --cifar ... --nb201 ... --checkpoint outputs/nb201_benchmark/enas_seed0
+    python benchmarks/nb201_ranking.py --nb201 ../shared/data/nasbench201 --checkpoint outputs/nb201_benchmark/enas_seed0
 """
 from __future__ import annotations
 
