@@ -76,3 +76,21 @@ def test_ranking_of_a_finished_search_shows_where_the_best_cells_place(tmp_path)
     assert [r["sample"] for r in rows] == ["uniform", "policy"]
     assert all(-1 <= r["kendall_loss"] <= 1 and 0 <= r["picked_test_acc"] <= 100 for r in rows)
     assert "their place by shared-weight loss" in proc.stdout
+
+
+def test_explain_places_the_truly_best_cell_by_its_shared_weight_loss(capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nb201_ranking import explain
+    from supernet import from_nb201_string
+
+    best, worst = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+                   "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+
+    class Table:  # the best cell by the benchmark gets the highest loss, so it must place last
+        def lookup(self, s):
+            return {"cifar10_test_acc": {best: 94.37, worst: 10.0}[s]}
+
+    explain(Table(), [from_nb201_string(best), from_nb201_string(worst)], [{"loss": 2.0}, {"loss": 1.0}])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[3] == "10.00"  # lowest loss first
+    assert "benchmark 94.37  place    2" in lines[4]
