@@ -8,15 +8,23 @@ without weight sharing 93.85, best cell 94.37; the top 10% of the space starts a
     python benchmarks/nb201.py --cifar ../shared/data/cifar10 --nb201 ../shared/data/nasbench201 \
         --methods enas random --seeds 0 1 2                     # experiment=nb201_cpu_proxy
     python benchmarks/nb201.py ... --experiment nb201_enas --device cuda   # the full budget
+    python benchmarks/nb201.py --nb201 ../shared/data/nasbench201 --report outputs/nb201_a outputs/nb201_b
 
 Every run goes through the same ``search()`` as ``enas-search``; remaining arguments are Hydra
 overrides for all runs. Prints a table (seed, derived cell, benchmark test accuracy, top-% of the
 space, search wall time) and mean +- std per method, and writes ``nb201_results.json`` with the
 configuration, the git commit and the rows. Runtime: about 30 minutes per run on 2 CPU cores.
+
+Each row also says where derive's candidates stand in the benchmark (from the run's
+``derive_candidates.csv``): the best cell among all candidates the policy proposed, how many of them are
+in the top 10%, and the best of the finalists derive re-scored. A poor pool is the controller's (or the
+shared weights') fault; a good pool with a poor pick is the final ranking's. ``--report`` trains
+nothing: it prints the same table for the ``nb201_results.json`` of earlier ``--out`` folders together.
 """
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import statistics
 import sys
@@ -25,19 +33,75 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import supernet  # noqa: E402
+from enas.benchmark import NB201Table  # noqa: E402
 from enas.search import search  # noqa: E402
 from _common import compose, git_commit  # noqa: E402
 
 
+def candidate_pool(run_dir: Path, table: NB201Table, top_k: int) -> dict:
+    """Benchmark accuracy of derive's candidates (best first by shared-weight score): the best of the
+    pool, how many are in the top 10% of the space, and the best of the ``top_k`` finalists."""
+    with open(run_dir / "derive_candidates.csv", newline="") as f:
+        accs = [table.lookup(supernet.to_nb201_string(json.loads(r["architecture"])))["cifar10_test_acc"]
+                for r in csv.DictReader(f)]
+    return {"pool": len(accs), "pool_best": max(accs), "pool_top10": sum(table.top_percent(a) <= 10 for a in accs),
+            "finalists_best": max(accs[:top_k])}
+
+
+def print_table(rows, methods):
+    print(f"\n{'method':8} {'seed':>4} {'test acc':>8} {'top %':>6} {'minutes':>7} {'finalists':>9} "
+          f"{'pool best':>9} {'pool top10%':>11}  cell")
+    for r in rows:
+        pool = (f"{r['finalists_best']:9.2f} {r['pool_best']:9.2f} {r['pool_top10']:5d} of {r['pool']:3d}"
+                if "pool" in r else f"{'':9} {'':9} {'':11}")
+        print(f"{r['method']:8} {r['seed']:4d} {r['test_acc']:8.2f} {r['top_percent']:6.2f} {r['minutes']:7.1f} "
+              f"{pool}  {r['cell']}")
+    print()
+    for method in methods:
+        accs = [r["test_acc"] for r in rows if r["method"] == method]
+        if not accs:
+            continue
+        std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        print(f"{method:8} mean {statistics.mean(accs):.2f} +- {std:.2f} over {len(accs)} seeds "
+              f"(in the top 10%: {sum(r['top_percent'] <= 10 for r in rows if r['method'] == method)}/{len(accs)})")
+
+
+def report(folders, table):
+    """Rows of earlier runs, from each folder's ``nb201_results.json``, with their candidate pools."""
+    rows = []
+    for folder in folders:
+        results = folder / "nb201_results.json"
+        if not results.is_file():
+            raise FileNotFoundError(f"{results} not found: --report takes the --out folders of earlier runs")
+        saved = json.loads(results.read_text())
+        top_k = compose("search", [f"experiment={saved['experiment']}", *saved["overrides"]]).derive.top_k
+        for row in saved["rows"]:
+            run_dir = folder / f"{row['method']}_seed{row['seed']}"
+            if (run_dir / "derive_candidates.csv").is_file():
+                row = {**row, **candidate_pool(run_dir, table, top_k)}
+            rows.append(row)
+    return rows
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--cifar", required=True)
-    p.add_argument("--nb201", required=True)
+    p.add_argument("--cifar", help="CIFAR-10 folder (required unless --report)")
+    p.add_argument("--nb201", required=True, help="folder with nb201_accuracies.csv and cifar-split.txt")
     p.add_argument("--experiment", default="nb201_cpu_proxy")
     p.add_argument("--methods", nargs="+", default=["enas", "random"], choices=["enas", "random"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=Path("outputs/nb201_benchmark"))
+    p.add_argument("--report", nargs="+", type=Path, metavar="OUT",
+                   help="train nothing: print the table of these earlier --out folders together")
     args, overrides = p.parse_known_args()
+    table = NB201Table(str(Path(args.nb201) / "nb201_accuracies.csv"))
+    if args.report:
+        rows = report(args.report, table)
+        print_table(rows, dict.fromkeys(r["method"] for r in rows))
+        return
+    if not args.cifar:
+        p.error("--cifar is required to run searches (only --report goes without)")
     rows = []
     args.out.mkdir(parents=True, exist_ok=True)
     # Seed-major order and results written after every run, so a run cut short still leaves a
@@ -54,20 +118,13 @@ def main():
             rows.append({"method": method, "seed": seed, "cell": result["benchmark"]["arch_str"] if "benchmark" in result
                          else None, "test_acc": result["benchmark_cifar10_test_acc"],
                          "top_percent": result["benchmark_top_percent"], "minutes": minutes,
-                         "derive_valid_acc": result.get("derive_valid_acc")})
+                         "derive_valid_acc": result.get("derive_valid_acc"),
+                         **candidate_pool(run_dir, table, cfg.derive.top_k)})
             print(f"[{method} seed {seed}] {rows[-1]}", flush=True)
             (args.out / "nb201_results.json").write_text(json.dumps(
                 {"commit": git_commit(), "experiment": args.experiment, "overrides": overrides, "rows": rows},
                 indent=2))
-    print(f"\n{'method':8} {'seed':>4} {'test acc':>8} {'top %':>6} {'minutes':>7}  cell")
-    for r in rows:
-        print(f"{r['method']:8} {r['seed']:4d} {r['test_acc']:8.2f} {r['top_percent']:6.2f} {r['minutes']:7.1f}  {r['cell']}")
-    print()
-    for method in args.methods:
-        accs = [r["test_acc"] for r in rows if r["method"] == method]
-        std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        print(f"{method:8} mean {statistics.mean(accs):.2f} +- {std:.2f} over {len(accs)} seeds "
-              f"(in the top 10%: {sum(r['top_percent'] <= 10 for r in rows if r['method'] == method)}/{len(accs)})")
+    print_table(rows, args.methods)
 
 
 if __name__ == "__main__":

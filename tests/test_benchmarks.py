@@ -94,3 +94,35 @@ def test_explain_places_the_truly_best_cell_by_its_shared_weight_loss(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split()[3] == "10.00"  # lowest loss first
     assert "benchmark 94.37  place    2" in lines[4]
+
+
+def test_nb201_report_tells_a_poor_candidate_pool_from_a_poor_final_pick(tmp_path):
+    """``nb201.py --report``: the best cell derive's policy proposed, how many of its candidates are in the
+    top 10%, and the best of the finalists, each looked up in the benchmark."""
+    nb201 = shared_data("nasbench201")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nb201 import report
+    from enas.benchmark import NB201Table
+    from supernet import from_nb201_string
+
+    best, worst, middling = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+                             "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+                             "|skip_connect~0|+|skip_connect~0|none~1|+|nor_conv_3x3~0|avg_pool_3x3~1|nor_conv_3x3~2|")
+    run = tmp_path / "out" / "enas_seed3"
+    run.mkdir(parents=True)
+    # best first by shared-weight score, as derive writes it; the truly best cell comes last, past the
+    # experiment's 10 finalists, so the pool holds it and the finalists do not
+    ranked = [worst, middling] + [worst] * 8 + [best]
+    (run / "derive_candidates.csv").write_text("rank,loss,architecture\n" + "".join(
+        f"{i},{1 + i / 10},\"{json.dumps(from_nb201_string(s)).replace(chr(34), chr(34) * 2)}\"\n"
+        for i, s in enumerate(ranked)))
+    (tmp_path / "out" / "nb201_results.json").write_text(json.dumps({
+        "experiment": "nb201_cpu_proxy", "overrides": [], "rows": [
+            {"method": "enas", "seed": 3, "cell": worst, "test_acc": 10.0, "top_percent": 100.0, "minutes": 1.0}]}))
+    table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
+    [row] = report([tmp_path / "out"], table)
+    assert row["pool"] == 11 and row["pool_top10"] == 1
+    assert row["pool_best"] == table.lookup(best)["cifar10_test_acc"] > 94
+    assert row["finalists_best"] == table.lookup(middling)["cifar10_test_acc"]
+    with pytest.raises(FileNotFoundError, match="--out folders"):
+        report([tmp_path / "nowhere"], table)
