@@ -7,7 +7,7 @@ without weight sharing 93.85, best cell 94.37; the top 10% of the space starts a
 
     python benchmarks/nb201.py --cifar ../shared/data/cifar10 --nb201 ../shared/data/nasbench201 \
         --methods enas random --seeds 0 1 2                     # experiment=nb201_cpu_proxy
-    python benchmarks/nb201.py ... --experiment nb201_enas --device cuda   # the full budget
+    python benchmarks/nb201.py ... --experiment nb201_enas device=cuda    # the full budget
     python benchmarks/nb201.py --nb201 ../shared/data/nasbench201 --report outputs/nb201_a outputs/nb201_b
 
 Every run goes through the same ``search()`` as ``enas-search``; remaining arguments are Hydra

@@ -126,3 +126,23 @@ def test_nb201_report_tells_a_poor_candidate_pool_from_a_poor_final_pick(tmp_pat
     assert row["finalists_best"] == table.lookup(middling)["cifar10_test_acc"]
     with pytest.raises(FileNotFoundError, match="--out folders"):
         report([tmp_path / "nowhere"], table)
+
+
+def test_nb201_benchmark_runs_each_method_and_tabulates_its_runs(tmp_path):
+    """``nb201.py`` end to end on a tiny budget: one search per method through ``search()``, each looked
+    up in the benchmark, and a table that ``--report`` can rebuild from what the run wrote."""
+    cifar, nb201 = shared_data("cifar10"), shared_data("nasbench201")
+    script = [sys.executable, str(ROOT / "benchmarks" / "nb201.py"), "--nb201", str(nb201)]
+    tiny = ["debug=cpu_tiny", "space.C=4", "trainer.epochs=1", "trainer.warmup_epochs=0", "derive.num_samples=3"]
+    proc = subprocess.run([*script, "--cifar", str(cifar), "--methods", "enas", "random", "--seeds", "5",
+                           "--out", str(tmp_path), *tiny], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((tmp_path / "nb201_results.json").read_text())["rows"]
+    assert [(r["method"], r["seed"]) for r in rows] == [("enas", 5), ("random", 5)]
+    for r in rows:  # ENAS derive adds the policy's greedy cell to its 3 samples
+        assert 0 < r["test_acc"] <= r["finalists_best"] <= r["pool_best"] <= 100 and 1 <= r["pool"] <= 4
+    reported = subprocess.run([*script, "--report", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+    assert reported.returncode == 0, reported.stderr[-3000:]
+    assert "enas     mean" in reported.stdout and "random   mean" in reported.stdout
+    assert rows[0]["cell"] in reported.stdout
