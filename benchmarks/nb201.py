@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from omegaconf import OmegaConf
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supernet  # noqa: E402
@@ -39,9 +41,11 @@ from enas.search import search  # noqa: E402
 from _common import compose, git_commit  # noqa: E402
 
 
-def candidate_pool(run_dir: Path, table: NB201Table, top_k: int) -> dict:
+def candidate_pool(run_dir: Path, table: NB201Table) -> dict:
     """Benchmark accuracy of derive's candidates (best first by shared-weight score): the best of the
-    pool, how many are in the top 10% of the space, and the best of the ``top_k`` finalists."""
+    pool, how many are in the top 10% of the space, and the best of the finalists derive re-scored
+    (``derive.top_k`` of the run's own stored config)."""
+    top_k = OmegaConf.load(run_dir / "config.yaml").derive.top_k
     with open(run_dir / "derive_candidates.csv", newline="") as f:
         accs = [table.lookup(supernet.to_nb201_string(json.loads(r["architecture"])))["cifar10_test_acc"]
                 for r in csv.DictReader(f)]
@@ -74,12 +78,10 @@ def report(folders, table):
         results = folder / "nb201_results.json"
         if not results.is_file():
             raise FileNotFoundError(f"{results} not found: --report takes the --out folders of earlier runs")
-        saved = json.loads(results.read_text())
-        top_k = compose("search", [f"experiment={saved['experiment']}", *saved["overrides"]]).derive.top_k
-        for row in saved["rows"]:
+        for row in json.loads(results.read_text())["rows"]:
             run_dir = folder / f"{row['method']}_seed{row['seed']}"
             if (run_dir / "derive_candidates.csv").is_file():
-                row = {**row, **candidate_pool(run_dir, table, top_k)}
+                row = {**row, **candidate_pool(run_dir, table)}
             rows.append(row)
     return rows
 
@@ -119,7 +121,7 @@ def main():
                          else None, "test_acc": result["benchmark_cifar10_test_acc"],
                          "top_percent": result["benchmark_top_percent"], "minutes": minutes,
                          "derive_valid_acc": result.get("derive_valid_acc"),
-                         **candidate_pool(run_dir, table, cfg.derive.top_k)})
+                         **candidate_pool(run_dir, table)})
             print(f"[{method} seed {seed}] {rows[-1]}", flush=True)
             (args.out / "nb201_results.json").write_text(json.dumps(
                 {"commit": git_commit(), "experiment": args.experiment, "overrides": overrides, "rows": rows},

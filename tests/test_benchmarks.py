@@ -1,4 +1,5 @@
 """Every experiment config composes against its schema, and the proxy benchmark runs end to end."""
+import csv
 import json
 import subprocess
 import sys
@@ -113,9 +114,11 @@ def test_nb201_report_tells_a_poor_candidate_pool_from_a_poor_final_pick(tmp_pat
     # best first by shared-weight score, as derive writes it; the truly best cell comes last, past the
     # experiment's 10 finalists, so the pool holds it and the finalists do not
     ranked = [worst, middling] + [worst] * 8 + [best]
-    (run / "derive_candidates.csv").write_text("rank,loss,architecture\n" + "".join(
-        f"{i},{1 + i / 10},\"{json.dumps(from_nb201_string(s)).replace(chr(34), chr(34) * 2)}\"\n"
-        for i, s in enumerate(ranked)))
+    with open(run / "derive_candidates.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["rank", "loss", "architecture"])
+        writer.writerows([i, 1 + i / 10, json.dumps(from_nb201_string(s))] for i, s in enumerate(ranked))
+    (run / "config.yaml").write_text("derive:\n  top_k: 10\n")  # as the search stored it
     (tmp_path / "out" / "nb201_results.json").write_text(json.dumps({
         "experiment": "nb201_cpu_proxy", "overrides": [], "rows": [
             {"method": "enas", "seed": 3, "cell": worst, "test_acc": 10.0, "top_percent": 100.0, "minutes": 1.0}]}))
