@@ -149,3 +149,39 @@ def test_nb201_benchmark_runs_each_method_and_tabulates_its_runs(tmp_path):
     assert reported.returncode == 0, reported.stderr[-3000:]
     assert "enas     mean" in reported.stdout and "random   mean" in reported.stdout
     assert rows[0]["cell"] in reported.stdout
+
+
+def test_nb201_pick_replays_final_pick_rules_on_derive_candidates(tmp_path):
+    """``nb201_pick.py``: each rule picks among the same candidates derive scored, looked up in the benchmark."""
+    nb201 = shared_data("nasbench201")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nb201_pick import replay, run_dirs
+    from enas.benchmark import NB201Table
+    from supernet import from_nb201_string
+
+    table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
+    big = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    skips = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+    good = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+    pools = "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|"
+    run = tmp_path / "out" / "random_seed0"
+    run.mkdir(parents=True)
+    # best first by shared-weight loss; derive re-scored the first two (its top_k) and kept `skips`
+    rows = [(skips, 0.5, 0.30, 0.6), (pools, 0.6, 0.20, 0.7), (good, 0.7, "", ""), (big, 0.8, "", "")]
+    with open(run / "derive_candidates.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["rank", "loss", "full_score", "full_loss", "architecture"])
+        writer.writerows([i, loss, score, full_loss, json.dumps(from_nb201_string(s))]
+                         for i, (s, loss, score, full_loss) in enumerate(rows))
+    (run / "config.yaml").write_text("derive:\n  top_k: 2\n")
+    acc = {s: table.lookup(s)["cifar10_test_acc"] for s in (big, skips, good, pools)}
+    result = replay(run, table, oracle_k=[4])
+    assert result["derive"] == acc[skips]
+    assert result["most_params"] == acc[big]
+    twelve = {s: table.lookup(s)["cifar10_valid_acc_12ep"] for s in acc}
+    assert result["oracle_12ep@2"] == acc[max((skips, pools), key=twelve.get)]
+    assert result["oracle_12ep@4"] == acc[max(acc, key=twelve.get)]
+    assert result["additive"] == acc[skips]  # 4 cells, 31 features: the fit interpolates the losses
+    assert run_dirs([tmp_path / "out"]) == [run]
+    with pytest.raises(FileNotFoundError, match="derive_candidates.csv"):
+        run_dirs([tmp_path / "nowhere"])
