@@ -185,3 +185,21 @@ def test_nb201_pick_replays_final_pick_rules_on_derive_candidates(tmp_path):
     assert run_dirs([tmp_path / "out"]) == [run]
     with pytest.raises(FileNotFoundError, match="derive_candidates.csv"):
         run_dirs([tmp_path / "nowhere"])
+
+
+def test_nb201_full_budget_experiment_runs_as_shipped_for_a_few_steps(tmp_path):
+    """``experiment=nb201_enas`` (C=16, N=5, the benchmark's 25k/25k split) runs search, controller and
+    derive as shipped; only its length and the validation images are cut for the CPU."""
+    cifar, nb201 = shared_data("cifar10"), shared_data("nasbench201")
+    cfg = compose_config("search", [
+        "experiment=nb201_enas", f"data.root={cifar}", f"data.split_file={nb201 / 'cifar-split.txt'}",
+        f"benchmark_file={nb201 / 'nb201_accuracies.csv'}", "trainer.progress=false",
+        "trainer.epochs=2", "trainer.warmup_epochs=1", "trainer.max_steps_per_epoch=2", "controller.train_steps=1",
+        "controller.num_aggregate=2", "data.valid_subset=1000", "derive.num_samples=3", "derive.num_batches=1",
+        "derive.top_k=2"], output_dir=tmp_path)
+    assert (cfg.space.C, cfg.space.N, cfg.data.split) == (16, 5, "nb201")
+    result = search(cfg)
+    assert 0 < result["benchmark_cifar10_test_acc"] <= 100 and 0 < result["benchmark_top_percent"] <= 100
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert len(rows) == 2 and not rows[0].get("reward") and float(rows[1]["reward"]) > 0  # controller after warm-up
+    assert load_architecture(tmp_path / "architecture.json") == result["architecture"]
