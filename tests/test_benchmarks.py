@@ -200,6 +200,6 @@ def test_nb201_full_budget_experiment_runs_as_shipped_for_a_few_steps(tmp_path):
     assert (cfg.space.C, cfg.space.N, cfg.data.split) == (16, 5, "nb201")
     result = search(cfg)
     assert 0 < result["benchmark_cifar10_test_acc"] <= 100 and 0 < result["benchmark_top_percent"] <= 100
-    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").read_text().splitlines()))
     assert len(rows) == 2 and not rows[0].get("reward") and float(rows[1]["reward"]) > 0  # controller after warm-up
     assert load_architecture(tmp_path / "architecture.json") == result["architecture"]
