@@ -30,6 +30,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Dict, List, Tuple
 
 from omegaconf import OmegaConf
 
@@ -41,16 +42,33 @@ from enas.search import search  # noqa: E402
 from _common import compose, git_commit  # noqa: E402
 
 
-def candidate_pool(run_dir: Path, table: NB201Table) -> dict:
-    """Benchmark accuracy of derive's candidates (best first by shared-weight score): the best of the
-    pool, how many are in the top 10% of the space, and the best of the finalists derive re-scored
-    (``derive.top_k`` of the run's own stored config)."""
-    top_k = OmegaConf.load(run_dir / "config.yaml").derive.top_k
+def load_candidates(run_dir: Path) -> Tuple[List[Dict], int]:
+    """Derive's candidates of a run, best first by shared-weight score (``arch``, ``loss``, and for the
+    finalists ``full``: whole-validation score and negated loss), and the run's own ``derive.top_k``."""
     with open(run_dir / "derive_candidates.csv", newline="") as f:
-        accs = [table.lookup(supernet.to_nb201_string(json.loads(r["architecture"])))["cifar10_test_acc"]
-                for r in csv.DictReader(f)]
+        cands = [{"arch": json.loads(r["architecture"]), "loss": float(r["loss"]),
+                  "full": (float(r["full_score"]), -float(r["full_loss"])) if r.get("full_score") else None}
+                 for r in csv.DictReader(f)]
+    return cands, OmegaConf.load(run_dir / "config.yaml").derive.top_k
+
+
+def benchmark_acc(table: NB201Table, arch: Dict) -> float:
+    return table.lookup(supernet.to_nb201_string(arch))["cifar10_test_acc"]
+
+
+def candidate_pool(run_dir: Path, table: NB201Table) -> dict:
+    """Benchmark accuracy of derive's candidates: the best of the pool, how many are in the top 10% of
+    the space, and the best of the finalists derive re-scored."""
+    cands, top_k = load_candidates(run_dir)
+    accs = [benchmark_acc(table, c["arch"]) for c in cands]
     return {"pool": len(accs), "pool_best": max(accs), "pool_top10": sum(table.top_percent(a) <= 10 for a in accs),
             "finalists_best": max(accs[:top_k])}
+
+
+def summary_line(name: str, accs: List[float], top_percents: List[float]) -> str:
+    std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    return (f"{name:8} mean {statistics.mean(accs):.2f} +- {std:.2f} over {len(accs)} runs "
+            f"(in the top 10%: {sum(p <= 10 for p in top_percents)}/{len(accs)})")
 
 
 def print_table(rows, methods):
@@ -63,12 +81,9 @@ def print_table(rows, methods):
               f"{pool}  {r['cell']}")
     print()
     for method in methods:
-        accs = [r["test_acc"] for r in rows if r["method"] == method]
-        if not accs:
-            continue
-        std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        print(f"{method:8} mean {statistics.mean(accs):.2f} +- {std:.2f} over {len(accs)} seeds "
-              f"(in the top 10%: {sum(r['top_percent'] <= 10 for r in rows if r['method'] == method)}/{len(accs)})")
+        mine = [r for r in rows if r["method"] == method]
+        if mine:
+            print(summary_line(method, [r["test_acc"] for r in mine], [r["top_percent"] for r in mine]))
 
 
 def report(folders, table):

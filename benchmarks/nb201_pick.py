@@ -23,36 +23,25 @@ lands in the top 10% of the space.
 from __future__ import annotations
 
 import argparse
-import csv
-import json
-import statistics
 import sys
 from pathlib import Path
 from typing import Dict, List
 
 import numpy as np
-from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supernet  # noqa: E402
 from enas.benchmark import NB201Table  # noqa: E402
+from nb201 import benchmark_acc, load_candidates, summary_line  # noqa: E402
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 CONV_WEIGHTS = {"nor_conv_1x1": 1, "nor_conv_3x3": 9}  # per C x C channels; the other ops have none
 
 
-def load_candidates(run_dir: Path) -> List[Dict]:
-    with open(run_dir / "derive_candidates.csv", newline="") as f:
-        rows = list(csv.DictReader(f))
-    return [{"arch": json.loads(r["architecture"]), "loss": float(r["loss"]),
-             "full": (float(r["full_score"]), -float(r["full_loss"])) if r.get("full_score") else None}
-            for r in rows]
-
-
 def pick_derive(cands: List[Dict]) -> int:
-    finalists = [i for i, c in enumerate(cands) if c["full"] is not None] or [0]
-    return max(finalists, key=lambda i: cands[i]["full"] or (0, 0))
+    finalists = [i for i, c in enumerate(cands) if c["full"] is not None]
+    return max(finalists, key=lambda i: cands[i]["full"]) if finalists else 0
 
 
 def pick_additive(cands: List[Dict], ridge: float = 0.1) -> int:
@@ -75,13 +64,11 @@ def pick_oracle_12ep(cands: List[Dict], table: NB201Table, k: int) -> int:
 
 def replay(run_dir: Path, table: NB201Table, oracle_k: List[int]) -> Dict[str, float]:
     """Benchmark test accuracy of each rule's pick among this run's derive candidates."""
-    cands = load_candidates(run_dir)
-    top_k = OmegaConf.load(run_dir / "config.yaml").derive.top_k
+    cands, top_k = load_candidates(run_dir)
     picks = {"derive": pick_derive(cands), "additive": pick_additive(cands), "most_params": pick_most_params(cands)}
     for k in dict.fromkeys([top_k, *oracle_k]):
         picks[f"oracle_12ep@{k}"] = pick_oracle_12ep(cands, table, k)
-    return {rule: table.lookup(supernet.to_nb201_string(cands[i]["arch"]))["cifar10_test_acc"]
-            for rule, i in picks.items()}
+    return {rule: benchmark_acc(table, cands[i]["arch"]) for rule, i in picks.items()}
 
 
 def run_dirs(paths: List[Path]) -> List[Path]:
@@ -113,9 +100,7 @@ def main():
     print(f"\nper rule over {len(results)} runs (the top 10% starts at {top10:.2f}):")
     for rule in rules:
         accs = [row[rule] for row in results.values() if rule in row]
-        std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        print(f"  {rule:16} mean {statistics.mean(accs):6.2f} +- {std:4.2f}   in the top 10%: "
-              f"{sum(table.top_percent(a) <= 10 for a in accs)}/{len(accs)}")
+        print("  " + summary_line(f"{rule:16}", accs, [table.top_percent(a) for a in accs]))
 
 
 if __name__ == "__main__":
