@@ -1,0 +1,102 @@
+"""Budgets: the largest child a search may return, in parameters and in FLOPs.
+
+``constraint.max_params`` and ``constraint.max_flops`` bound the standalone child at the searched
+space's size (the supernet the search trains): its parameter count (what `supernet.freeze` keeps) and
+its multiply-accumulates per input example (convolutions and linear layers on the path that runs).
+Every architecture a strategy proposes, the screening keeps and derive picks satisfies them, as
+hardware-aware searches in NNI and Archai do: rejection sampling keeps each sampler's distribution,
+restricted to the budget. Measures are cached per architecture (a forward pass of one example).
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
+
+import torch
+from torch import nn
+
+from .predictors.zero_cost import child_parameters
+
+__all__ = ["Constraint", "measure_child"]
+
+
+def measure_child(model: nn.Module, arch: Mapping, example: Optional[torch.Tensor]) -> Dict[str, float]:
+    """``{"params", "flops"}`` of the child ``arch`` of ``model``; FLOPs need an ``example`` input
+    (one item with its batch dimension) and are NaN without one."""
+    params = float(child_parameters(model, arch))  # activates arch
+    flops = float("nan")
+    if example is not None:
+        total = [0.0]
+
+        def count(module, inputs, output):
+            total[0] += output.numel() / output.shape[0] * module.weight[0].numel()
+
+        hooks = [m.register_forward_hook(count) for m in model.modules()
+                 if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
+        was_training = model.training
+        try:
+            model.eval()
+            with torch.no_grad():
+                model(example)
+        finally:
+            for h in hooks:
+                h.remove()
+            model.train(was_training)
+        flops = total[0]
+    return {"params": params, "flops": flops}
+
+
+class Constraint:
+    """Feasibility of architectures under ``max_params`` / ``max_flops`` (None: unbounded)."""
+
+    def __init__(self, model: nn.Module, max_params: Optional[float] = None, max_flops: Optional[float] = None,
+                 example: Optional[torch.Tensor] = None):
+        for name, value in (("max_params", max_params), ("max_flops", max_flops)):
+            if value is not None and value <= 0:
+                raise ValueError(f"constraint.{name} must be positive, got {value}")
+        if max_flops is not None and example is None:
+            raise ValueError("constraint.max_flops needs an example input to count FLOPs (an image task)")
+        self.model, self.max_params, self.max_flops, self.example = model, max_params, max_flops, example
+        self._cache: Dict[str, Dict[str, float]] = {}
+
+    @property
+    def active(self) -> bool:
+        return self.max_params is not None or self.max_flops is not None
+
+    def measure(self, arch: Mapping) -> Dict[str, float]:
+        key = json.dumps(arch, sort_keys=True)
+        if key not in self._cache:
+            self._cache[key] = measure_child(self.model, arch, self.example)
+        return self._cache[key]
+
+    def feasible(self, arch: Mapping) -> bool:
+        if not self.active:
+            return True
+        m = self.measure(arch)
+        return ((self.max_params is None or m["params"] <= self.max_params)
+                and (self.max_flops is None or m["flops"] <= self.max_flops))
+
+    def describe(self) -> str:
+        parts = [f"params <= {self.max_params:.0f}" if self.max_params is not None else None,
+                 f"FLOPs <= {self.max_flops:.4g}" if self.max_flops is not None else None]
+        return " and ".join(p for p in parts if p) or "no budget"
+
+    def sample(self, draw: Callable[[int], List[Mapping]], n: int, max_rounds: int = 200) -> List[Mapping]:
+        """``n`` feasible architectures from ``draw(k)`` (k fresh samples), by rejection: the sampler's
+        own distribution restricted to the budget. Fails clearly if the budget admits almost nothing."""
+        if not self.active:
+            return list(draw(n))
+        kept: List[Mapping] = []
+        drawn = 0
+        for _ in range(max_rounds):
+            batch = draw(max(n - len(kept), 1) * 2)
+            drawn += len(batch)
+            kept += [a for a in batch if self.feasible(a)]
+            if len(kept) >= n:
+                return kept[:n]
+        raise RuntimeError(f"the budget ({self.describe()}) admitted {len(kept)} of {drawn} sampled architectures: "
+                           "raise constraint.max_params / constraint.max_flops, or check they are at the searched "
+                           "space's size")
+
+    def filter(self, archs: Sequence[Mapping]) -> List[Mapping]:
+        return [a for a in archs if self.feasible(a)]

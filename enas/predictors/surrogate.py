@@ -1,0 +1,177 @@
+"""A learned performance predictor: an ensemble of small MLPs on the architecture's features.
+
+The origin's "train a surrogate from the architecture's features": what the search measures anyway
+(the shared-weight score of the architectures it evaluates) is the target; the features are the
+architecture's encoding (one-hot per layer decision, multi-hot per input decision, built from the
+decision list alone, so any space works) and, optionally, zero-cost scores. An ensemble of five
+two-layer MLPs, as BANANAS (White et al., AAAI 2021, arXiv:1910.11858) uses, gives a mean and a spread
+for acquisition functions. Plain torch, a few hundred full-batch Adam steps: fitting on a thousand
+points takes well under a second on a CPU, so it is refitted whenever data arrive.
+
+Every fit first holds out a fifth of the points, fits the rest and reports Kendall tau and RMSE on the
+held-out part (`Surrogate.fit` returns them; the search writes them to ``metrics.csv``), then refits on
+all points for prediction. Fits use a private, seeded generator: the same data give the same model.
+"""
+from __future__ import annotations
+
+import math
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from supernet import Decision
+
+from .ranking import kendall_tau
+
+__all__ = ["encode", "encoding_size", "Surrogate"]
+
+# Heavy-tailed proxies enter the features as log(1 + |x|) * sign(x).
+LOG_SCALED = {"params", "flops", "synflow", "snip", "grad_norm"}
+
+
+def encoding_size(decisions: Sequence[Decision]) -> int:
+    return sum(d.size for d in decisions)
+
+
+def encode(decisions: Sequence[Decision], arch: Mapping) -> List[float]:
+    """One-hot of each layer decision's option, multi-hot of each input decision's chosen inputs."""
+    out: List[float] = []
+    for d in decisions:
+        value = arch[d.label]
+        if d.kind == "layer":
+            out += [1.0 if option == value else 0.0 for option in d.options]
+        else:
+            chosen = set(value)
+            out += [1.0 if i in chosen else 0.0 for i in range(d.size)]
+    return out
+
+
+def _scaled(name: str, value: float) -> float:
+    if value is None or not math.isfinite(value):
+        return 0.0
+    return math.copysign(math.log1p(abs(value)), value) if name in LOG_SCALED else value
+
+
+class Surrogate:
+    """``add`` measured points, ``fit``, then ``predict`` the target of any architecture.
+
+    ``extra`` names the zero-cost scores used as features beside the encoding; every point and every
+    query must then carry them (a mapping name -> value).
+    """
+
+    def __init__(self, decisions: Sequence[Decision], extra: Sequence[str] = (), ensemble: int = 5,
+                 hidden: int = 64, steps: int = 300, lr: float = 0.01, weight_decay: float = 1e-4,
+                 holdout: float = 0.2, window: Optional[int] = None, seed: int = 0):
+        if ensemble < 1 or hidden < 1 or steps < 1:
+            raise ValueError("predictor: ensemble, hidden and steps must be >= 1")
+        if not 0.0 <= holdout < 1.0:
+            raise ValueError(f"predictor.holdout must be in [0, 1), got {holdout}")
+        self.decisions, self.extra = tuple(decisions), tuple(extra)
+        self.ensemble, self.hidden, self.steps, self.lr, self.weight_decay = ensemble, hidden, steps, lr, weight_decay
+        self.holdout, self.window, self.seed = holdout, window, seed
+        self.points: List[Tuple[List[float], float]] = []  # (features, target)
+        self.nets: List[nn.Module] = []
+        self._stats: Optional[Tuple[torch.Tensor, torch.Tensor, float, float]] = None
+        self.fits = 0
+
+    def features(self, arch: Mapping, extra: Optional[Mapping[str, float]] = None) -> List[float]:
+        values = encode(self.decisions, arch)
+        if self.extra:
+            if extra is None or any(n not in extra for n in self.extra):
+                raise KeyError(f"the predictor uses zero-cost features {list(self.extra)}; pass them for every "
+                               "architecture")
+            values += [_scaled(n, extra[n]) for n in self.extra]
+        return values
+
+    def add(self, arch: Mapping, target: float, extra: Optional[Mapping[str, float]] = None) -> None:
+        if math.isfinite(target):
+            self.points.append((self.features(arch, extra), float(target)))
+
+    def __len__(self) -> int:
+        return len(self.points)
+
+    @property
+    def fitted(self) -> bool:
+        return bool(self.nets)
+
+    # ---------------------------------------------------------------------------------------- #
+    def _data(self) -> Tuple[torch.Tensor, torch.Tensor]:
+        points = self.points[-self.window:] if self.window else self.points
+        x = torch.tensor([p[0] for p in points], dtype=torch.float32)
+        y = torch.tensor([p[1] for p in points], dtype=torch.float32)
+        return x, y
+
+    def _train(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
+        mean, std = x.mean(0), x.std(0).clamp_min(1e-6) if len(x) > 1 else torch.ones(x.shape[1])
+        y_mean, y_std = float(y.mean()), float(y.std()) if len(y) > 1 and float(y.std()) > 0 else 1.0
+        xn, yn = (x - mean) / std, (y - y_mean) / y_std
+        nets = []
+        for _ in range(self.ensemble):
+            net = nn.Sequential(nn.Linear(x.shape[1], self.hidden), nn.ReLU(), nn.Linear(self.hidden, self.hidden),
+                                nn.ReLU(), nn.Linear(self.hidden, 1))
+            with torch.no_grad():
+                for p in net.parameters():  # seeded init from the private generator
+                    bound = 1.0 / math.sqrt(p.shape[-1]) if p.dim() > 1 else 0.1
+                    p.uniform_(-bound, bound, generator=gen)
+            opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            for _ in range(self.steps):
+                opt.zero_grad(set_to_none=True)
+                loss = ((net(xn).squeeze(1) - yn) ** 2).mean()
+                loss.backward()
+                opt.step()
+            nets.append(net.eval())
+        return nets, (mean, std, y_mean, y_std)
+
+    @staticmethod
+    def _predict(nets, stats, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        mean, std, y_mean, y_std = stats
+        with torch.no_grad():
+            preds = torch.stack([net((x - mean) / std).squeeze(1) for net in nets]) * y_std + y_mean
+        return preds.mean(0), preds.std(0) if len(nets) > 1 else torch.zeros(x.shape[0])
+
+    def fit(self) -> Dict[str, float]:
+        """Refit on the points so far; returns the held-out Kendall tau and RMSE (NaN when too few)."""
+        x, y = self._data()
+        if len(y) < 2:
+            raise ValueError(f"the predictor needs at least 2 points to fit, has {len(y)}")
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.fits)
+        self.fits += 1
+        report = {"predictor_points": float(len(y)), "predictor_tau": float("nan"), "predictor_rmse": float("nan")}
+        n_out = int(len(y) * self.holdout)
+        if n_out >= 5:
+            order = torch.randperm(len(y), generator=gen)
+            held, kept = order[:n_out], order[n_out:]
+            nets, stats = self._train(x[kept], y[kept], gen)
+            pred, _ = self._predict(nets, stats, x[held])
+            report["predictor_tau"] = kendall_tau(pred.tolist(), y[held].tolist())
+            report["predictor_rmse"] = float(((pred - y[held]) ** 2).mean().sqrt())
+        self.nets, self._stats = self._train(x, y, gen)
+        return report
+
+    def predict(self, archs: Sequence[Mapping], extras: Optional[Sequence[Mapping[str, float]]] = None
+                ) -> Tuple[List[float], List[float]]:
+        """(mean, spread) of the ensemble's prediction for each architecture."""
+        if not self.fitted:
+            raise RuntimeError("the predictor has not been fitted yet")
+        if not archs:
+            return [], []
+        extras = extras if extras is not None else [None] * len(archs)
+        x = torch.tensor([self.features(a, e) for a, e in zip(archs, extras)], dtype=torch.float32)
+        mean, spread = self._predict(self.nets, self._stats, x)
+        return mean.tolist(), spread.tolist()
+
+    # ---------------------------------------------------------------------------------------- #
+    def state_dict(self) -> dict:
+        return {"points": list(self.points), "fits": self.fits,
+                "nets": [n.state_dict() for n in self.nets], "stats": self._stats}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.points, self.fits = [tuple(p) for p in state["points"]], state["fits"]
+        self.nets, self._stats = [], state["stats"]
+        for sd in state["nets"]:
+            width = sd["0.weight"].shape[1]
+            net = nn.Sequential(nn.Linear(width, self.hidden), nn.ReLU(), nn.Linear(self.hidden, self.hidden),
+                                nn.ReLU(), nn.Linear(self.hidden, 1))
+            net.load_state_dict(sd)
+            self.nets.append(net.eval())
