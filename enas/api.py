@@ -19,7 +19,12 @@ from torch import nn
 
 from supernet import decisions
 
-from .config import ControllerConfig, DeriveConfig, TrainerConfig
+from .assemble import derive_signals
+from .config import ConstraintConfig, ControllerConfig, DeriveConfig, PredictorConfig, TrainerConfig
+from .constraints import Constraint
+from .predictors.performance import PerformancePredictor
+from .predictors.surrogate import Surrogate
+from .predictors.zero_cost import ZeroCostScorer, fresh_copy
 from .derive import derive
 from .run import progress, seed_everything
 from .search import TASK_KEYS, search_epoch
@@ -92,21 +97,56 @@ def _settings(cls, value, **defaults):
 
 def search_model(model: nn.Module, task, epochs: int = 10, strategy: str = "enas",
                  trainer: Union[TrainerConfig, Dict, None] = None, controller: Union[ControllerConfig, Dict, None] = None,
-                 derive_settings: Union[DeriveConfig, Dict, None] = None, seed: int = 0, show_progress: bool = False) -> Dict:
-    """Search ``model`` on ``task``; returns ``{"architecture", "score", "history", "strategy"}``."""
+                 derive_settings: Union[DeriveConfig, Dict, None] = None, seed: int = 0, show_progress: bool = False,
+                 constraint: Union[ConstraintConfig, Dict, None] = None, predictor: Union[PredictorConfig, Dict, None] = None,
+                 example_input: Optional[torch.Tensor] = None, proxy_batches: Optional[List] = None,
+                 build_space: Optional[Callable[[], nn.Module]] = None) -> Dict:
+    """Search ``model`` on ``task``; returns ``{"architecture", "score", "history", "strategy", "candidates"}``.
+
+    ``constraint`` bounds the child (``max_params``; ``max_flops`` needs ``example_input``, one input
+    with its batch dimension); ``predictor`` (fields of `enas.config.PredictorConfig`) turns on the
+    learned predictor. Zero-cost signals in ``derive_settings`` are computed on ``proxy_batches``
+    (default: the first two training batches) with a freshly initialised copy of ``model``, or of
+    ``build_space()`` when given.
+    """
     trainer = _settings(TrainerConfig, trainer, epochs=epochs, t0=None, aux_weight=0.0, channels_last=False,
                         progress=show_progress)
     controller = _settings(ControllerConfig, controller)
     derive_cfg = _settings(DeriveConfig, derive_settings, num_batches=1)
+    budget = _settings(ConstraintConfig, constraint)
+    predictor_cfg = _settings(PredictorConfig, predictor, enabled=predictor is not None)
     device = next(model.parameters()).device
     seed_everything(seed)
+    limits = Constraint(model, budget.max_params, budget.max_flops, example_input) \
+        if budget.max_params is not None or budget.max_flops is not None else None
+    names = derive_signals(asdict(derive_cfg))
+    zero_cost = None
+    if names or predictor_cfg.features:
+        zero_cost = ZeroCostScorer(build_space or (lambda: fresh_copy(model)),
+                                   proxy_batches or _first_batches(task, 2), task.loss,
+                                   list(dict.fromkeys([*names, *predictor_cfg.features])), seed=seed, device=device)
+    learned = None
+    if predictor_cfg.enabled:
+        surrogate = Surrogate(decisions(model), predictor_cfg.features, predictor_cfg.ensemble, predictor_cfg.hidden,
+                              predictor_cfg.steps, holdout=predictor_cfg.holdout, window=predictor_cfg.window, seed=seed)
+        learned = PerformancePredictor(surrogate, zero_cost, predictor_cfg.min_points)
     kwargs = {k: v for k, v in asdict(controller).items() if k not in TASK_KEYS}
-    strategy = create_strategy(strategy, decisions(model), device, seed, **kwargs)
+    options = {k: getattr(predictor_cfg, k) for k in ("pool", "evaluate", "kappa", "elite")}
+    strategy = create_strategy(strategy, decisions(model), device, seed, constraint=limits, predictor=learned,
+                               predictor_options=options, **kwargs)
     optimizer = make_optimizer(model, trainer)
     scheduler = make_scheduler(optimizer, trainer)
     history = [search_epoch(model, task, strategy, optimizer, scheduler, trainer, controller.train_steps, epoch)
                for epoch in range(trainer.epochs)]
     result = derive(model, strategy, task, derive_cfg.num_samples, derive_cfg.num_batches, derive_cfg.top_k,
-                    derive_cfg.greedy, progress=lambda it: progress(it, show_progress, desc="derive"))
+                    derive_cfg.greedy, progress=lambda it: progress(it, show_progress, desc="derive"),
+                    select=derive_cfg.select, signals=derive_cfg.signals, rank_by=derive_cfg.rank_by,
+                    record=derive_cfg.record, screen_samples=derive_cfg.screen_samples, constraint=limits,
+                    predictor=learned, zero_cost=zero_cost)
     return {"architecture": result["architecture"], "score": result["score"], "history": history,
             "strategy": strategy, "candidates": result["candidates"]}
+
+
+def _first_batches(task, n: int) -> List:
+    batches = task.train_batches()
+    return [next(batches) for _ in range(n)]

@@ -60,16 +60,26 @@ class NB201Table:
             self._sorted[name] = sorted(r[name] for r in self.rows.values())
         return self._sorted[name]
 
-    def top_percent(self, value: float, column: str = "cifar10_test_acc") -> float:
-        """Share of the space (in %) at least as good as ``value``: 1.0 means 'in the top 1%'."""
-        values = self.column(column)
+    def subspace(self, arch_strs) -> List[float]:
+        """Sorted CIFAR-10 test accuracies of the given cells (e.g. those within a budget)."""
+        return sorted(self.rows[a]["cifar10_test_acc"] for a in arch_strs)
+
+    def top_percent(self, value: float, column: str = "cifar10_test_acc", values: Optional[List[float]] = None) -> float:
+        """Share of the space (in %) at least as good as ``value``: 1.0 means 'in the top 1%'.
+        ``values`` (sorted) replaces the whole space by a subspace."""
+        values = self.column(column) if values is None else values
         better_or_equal = len(values) - bisect.bisect_left(values, value)
         return 100.0 * better_or_equal / len(values)
 
-    def quantile(self, top_percent: float, column: str = "cifar10_test_acc") -> float:
-        """The accuracy at which the top ``top_percent``% of the space starts."""
-        values = self.column(column)
+    def quantile(self, top_percent: float, column: str = "cifar10_test_acc", values: Optional[List[float]] = None) -> float:
+        """The accuracy at which the top ``top_percent``% of the space (or of sorted ``values``) starts."""
+        values = self.column(column) if values is None else values
         return values[max(0, min(len(values) - 1, int(round(len(values) * (1 - top_percent / 100)))))]
+
+    def within_budget(self, constraint) -> List[float]:
+        """Sorted accuracies of the cells that fit ``constraint`` (an `enas.constraints.Constraint`
+        over the searched NB201 supernet): the budgeted subspace a budgeted search is scored against."""
+        return self.subspace([a for a in self.rows if constraint.feasible(supernet.from_nb201_string(a))])
 
     def describe(self, arch: Dict) -> Dict:
         arch_str = supernet.to_nb201_string(arch)
@@ -98,8 +108,9 @@ def _official_api(path: str):
         return None
 
 
-def lookup_benchmark(name: str, model, arch: Dict, path: Optional[str] = None) -> Dict:
-    """Benchmark numbers of a derived architecture (``benchmark=nb201`` in a search config)."""
+def lookup_benchmark(name: str, model, arch: Dict, path: Optional[str] = None, constraint=None) -> Dict:
+    """Benchmark numbers of a derived architecture (``benchmark=nb201`` in a search config); with an
+    active ``constraint``, also its percentile among the cells within the budget."""
     if name != "nb201":
         raise ValueError(f"unknown benchmark {name!r}; available: nb201")
     if path and not str(path).endswith(".csv"):
@@ -112,4 +123,10 @@ def lookup_benchmark(name: str, model, arch: Dict, path: Optional[str] = None) -
         index = api.query_index_by_arch(arch_str)
         info = api.get_more_info(index, "cifar10", hp="200", is_random=False)
         return {"arch_str": arch_str, "arch_index": index, "cifar10_test_acc": info["test-accuracy"]}
-    return NB201Table(path).describe(arch)
+    table = NB201Table(path)
+    described = table.describe(arch)
+    if constraint is not None and constraint.active:
+        values = table.within_budget(constraint)
+        described.update({"budget_cells": len(values), "budget_best": values[-1],
+                          "budget_top_percent": table.top_percent(described["cifar10_test_acc"], values=values)})
+    return described

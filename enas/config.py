@@ -8,7 +8,7 @@ an error naming the key. Defaults here are the ENAS micro search settings (offic
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
@@ -42,6 +42,8 @@ class TrainerConfig:
     max_steps_per_epoch: Optional[int] = None  # cap for quick runs and tests
     amp: str = "none"             # none | bf16 (CUDA autocast; fp32 is the reference)
     channels_last: bool = True    # NHWC memory format: same fp32 math, 1.5-2x faster convs on CPU here
+    early_stop: int = 0           # enas-train: stop after this many epochs without a better validation
+                                  # score (0: off); images tasks hold out data.valid_size training images
     log_every: int = 50           # steps between progress-bar refreshes (.item() syncs the device)
     progress: bool = True
 
@@ -69,6 +71,20 @@ class ControllerConfig:
     skip_weight: float = 0.0
     grad_clip: Optional[float] = None
     op_prior: Dict[str, float] = field(default_factory=dict)  # initial logit bias per op name
+    screen_keep: int = 0          # >0: per update, evaluate only the samples the predictor rates best
+                                  # (needs predictor.enabled); the rest get the predictor's estimate
+
+
+@dataclass
+class ShortTrainConfig:
+    """derive.select=short_train: successive halving over derive's finalists, trained from scratch."""
+
+    finalists: int = 8            # best candidates (by derive.rank_by) that enter the first round
+    epochs: int = 1               # training epochs of the first round; doubled each round (Hyperband's eta=2)
+    eta: int = 2                  # keep 1/eta of the architectures after each round
+    space: Dict[str, Any] = field(default_factory=dict)  # size overrides for the trained networks
+    train_subset: Optional[int] = None  # search-train images used (default: all of the split)
+    lr: float = 0.1
 
 
 @dataclass
@@ -77,6 +93,49 @@ class DeriveConfig:
     num_batches: int = 10         # validation batches every candidate is scored on (the same ones)
     top_k: int = 5                # best candidates re-scored on the whole validation split
     greedy: bool = True           # also score the policy's most likely architecture
+    select: str = "shared"        # the final pick: shared | predictor | combined | short_train | a proxy name
+    signals: List[str] = field(default_factory=lambda: ["shared"])  # select=combined: the signals whose
+                                  # ranks are combined (log-rank sum); also written per candidate
+    record: List[str] = field(default_factory=list)  # more signals computed and written per candidate
+                                  # without taking part in the pick (ablations)
+    rank_by: str = "shared"       # select=short_train: the signal that chooses its finalists
+    screen_samples: int = 0       # >num_samples: sample this many, score the num_samples the predictor rates best
+    short_train: ShortTrainConfig = field(default_factory=ShortTrainConfig)
+
+
+@dataclass
+class ProxyConfig:
+    """Zero-cost proxies (enas.predictors): used by derive's signals and as predictor features."""
+
+    space: Dict[str, Any] = field(default_factory=dict)  # overrides of the space's size for the proxy
+                                  # network (untrained: it may be larger than the searched supernet)
+    batches: int = 2              # training minibatches (zico needs 2; the others use the first)
+
+
+@dataclass
+class PredictorConfig:
+    """The learned performance predictor (enas.predictors.surrogate) and strategy=predictor."""
+
+    enabled: bool = False
+    features: List[str] = field(default_factory=list)  # zero-cost proxies used beside the encoding
+    ensemble: int = 5
+    hidden: int = 64
+    steps: int = 300              # full-batch Adam steps per fit
+    holdout: float = 0.2          # share of the points held out to report its error each refit
+    window: Optional[int] = None  # fit on the latest points only (rewards drift as shared weights train)
+    min_points: int = 30          # evaluated architectures before it screens or guides
+    pool: int = 100               # strategy=predictor: architectures proposed per step
+    evaluate: int = 5             # strategy=predictor: of which evaluated with the shared weights
+    kappa: float = 0.5            # strategy=predictor: exploration (mean + kappa * ensemble spread)
+    elite: int = 10               # strategy=predictor: best evaluated architectures that are mutated
+
+
+@dataclass
+class ConstraintConfig:
+    """A budget for the child at the searched space's size; null: unbounded."""
+
+    max_params: Optional[float] = None
+    max_flops: Optional[float] = None   # multiply-accumulates per input example
 
 
 @dataclass
@@ -116,7 +175,10 @@ class SearchConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     controller: ControllerConfig = field(default_factory=ControllerConfig)
     derive: DeriveConfig = field(default_factory=DeriveConfig)
-    strategy: str = "enas"        # enas | random (random search with weight sharing)
+    proxies: ProxyConfig = field(default_factory=ProxyConfig)
+    predictor: PredictorConfig = field(default_factory=PredictorConfig)
+    constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
+    strategy: str = "enas"        # enas | random (random search with weight sharing) | predictor
     device: str = "auto"          # auto | cpu | cuda | cuda:N
     seed: int = 0
     resume: Optional[str] = None  # true (latest run) | a run directory | a checkpoint file

@@ -251,6 +251,12 @@ class Controller(nn.Module):
     def sample_many(self, n: int, greedy: bool = False) -> Samples:
         return self._run(n, greedy=greedy)
 
+    def evaluate(self, archs: Sequence[Mapping]) -> Samples:
+        """Given architectures with their (differentiable) log-probability, entropy and skip penalty
+        under the policy (teacher forcing): REINFORCE on architectures chosen another way, such as
+        the policy's samples that fit a budget."""
+        return self._run(len(archs), given=list(archs))
+
     def log_prob(self, archs: Sequence[Mapping]) -> torch.Tensor:
         """Log-probability of given architectures under the policy (teacher forcing)."""
-        return self._run(len(archs), given=list(archs)).log_prob
+        return self.evaluate(archs).log_prob

@@ -1,15 +1,30 @@
-"""Derive: pick the final architecture with the shared weights, and write it out.
+"""Derive: pick the final architecture among the strategy's candidates, and write it out.
 
 ENAS (Pham et al. 2018, section 2.2, "Deriving Architectures"): sample several architectures from
 the trained policy, score each on a validation minibatch with the shared weights, keep the best.
 We score every candidate on the *same* validation batches (several, not one), break accuracy ties
-by validation loss, and re-score the ``top_k`` on the whole validation split before choosing: the
-shared-weight ranking is noisy, and a tie on a single batch is common (DESIGN.md).
+by validation loss, and re-score the ``top_k`` on the whole validation split: the shared-weight
+ranking is noisy, and a tie on a single batch is common (DESIGN.md).
+
+The final pick (``select``) may use more than the shared weights; each signal is computed for every
+candidate and written to ``derive_candidates.csv``, so what each signal alone would have picked stays
+visible (``benchmarks/nb201_pick.py`` replays them):
+
+* ``shared``: the best finalist by whole-validation shared-weight score (the rule above);
+* a zero-cost proxy (``zico``, ``naswot``, ..., ``az_nas``) or ``predictor`` (the learned predictor's
+  estimate): the candidate that signal rates best;
+* ``combined``: the best by the log-rank sum of ``signals`` (AZ-NAS's aggregation, `enas.predictors.ranking`);
+* ``short_train``: successive halving over the ``short_train.finalists`` best by ``rank_by``, trained
+  from scratch (`enas.short_train`).
+
+A budget (`enas.constraints.Constraint`) drops candidates that do not fit; with ``screen_samples``,
+the predictor keeps the ``num_samples`` most promising of that many before any is scored.
 """
 from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -18,38 +33,128 @@ from torch import nn
 
 from supernet import Decision, activate, decisions as space_decisions, save_architecture
 
-__all__ = ["derive", "describe_architecture", "write_architecture"]
+from .predictors.ranking import AZ_NAS, log_rank_sum
+from .predictors.zero_cost import PROXIES
+
+__all__ = ["derive", "describe_architecture", "write_architecture", "SELECT_RULES", "signal_names"]
+
+SELECT_RULES = ("shared", "predictor", "combined", "short_train")
+
+
+def signal_names() -> List[str]:
+    """Every signal derive can compute per candidate."""
+    return ["shared", "predictor", "az_nas", *PROXIES]
 
 
 def _key(arch: Dict) -> str:
     return json.dumps(arch, sort_keys=True)
 
 
-def derive(model: nn.Module, strategy, task, num_samples: int = 100, num_batches: int = 10, top_k: int = 5,
-           greedy: bool = True, progress=None) -> Dict:
-    """Returns ``{"architecture", "score", "candidates"}``; candidates are ranked best first.
+def _check_select(select: str, signals: Sequence[str], rank_by: str) -> None:
+    known = signal_names()
+    if select not in (*SELECT_RULES, *known):
+        raise ValueError(f"unknown derive.select {select!r}; use one of {', '.join(SELECT_RULES)} or a signal: "
+                         f"{', '.join(known)}")
+    for name in (*signals, rank_by):
+        if name not in (*known, "combined"):
+            raise ValueError(f"unknown derive signal {name!r}; available: {', '.join(known)}")
 
-    ``task.score`` gives each candidate a ``score`` (higher is better: accuracy, or 80 / perplexity
-    for language models) and a ``loss`` that breaks ties.
-    """
+
+def _candidate_pool(strategy, num_samples: int, greedy: bool, constraint, predictor, screen_samples: int) -> List[Dict]:
     pool: List[Dict] = []
     if greedy and hasattr(strategy, "controller"):
         pool += strategy.controller.sample_many(1, greedy=True).archs
-    pool += strategy.candidates(num_samples)
+    pool += strategy.candidates(max(num_samples, screen_samples))
     unique = list({_key(a): a for a in pool}.values())
+    if constraint is not None:
+        unique = constraint.filter(unique)
+    if screen_samples > num_samples and predictor is not None and predictor.ready and len(unique) > num_samples:
+        predicted, _ = predictor.predict(unique)
+        unique = [unique[i] for i in sorted(range(len(unique)), key=lambda i: -predicted[i])[:num_samples]]
+    if not unique:
+        raise RuntimeError("derive has no candidate: every sampled architecture was outside the budget")
+    return unique
+
+
+def _add_signals(rows: List[Dict], needed: Sequence[str], zero_cost, predictor) -> None:
+    """Fill ``row[name]`` for every signal in ``needed`` (higher is better for each)."""
+    for row in rows:
+        row["shared"] = row["score"]
+    proxies = [n for n in needed if n in PROXIES] + (list(AZ_NAS) if "az_nas" in needed else [])
+    if proxies:
+        if zero_cost is None:
+            raise ValueError(f"derive signals {proxies} need zero-cost proxies (not available for this run)")
+        for row in rows:
+            scores = zero_cost.score(row["architecture"])
+            row.update({n: scores[n] for n in dict.fromkeys(proxies)})
+    if "az_nas" in needed:
+        for row, value in zip(rows, log_rank_sum(rows, AZ_NAS)):
+            row["az_nas"] = value
+    if "predictor" in needed:
+        if predictor is None:
+            raise ValueError("derive signal 'predictor' needs the learned predictor (predictor.enabled=true)")
+        predictor.refit(force=True)  # derive's own scores count too
+        means = predictor.predict([r["architecture"] for r in rows])[0] if predictor.surrogate.fitted \
+            else [float("nan")] * len(rows)
+        for row, value in zip(rows, means):
+            row["predictor"] = value
+
+
+def derive(model: nn.Module, strategy, task, num_samples: int = 100, num_batches: int = 10, top_k: int = 5,
+           greedy: bool = True, progress=None, select: str = "shared", signals: Sequence[str] = ("shared",),
+           rank_by: str = "shared", record: Sequence[str] = (), screen_samples: int = 0, constraint=None,
+           predictor=None, zero_cost=None, short_train=None) -> Dict:
+    """Returns ``{"architecture", "score", "candidates"}``; candidates are ranked best first by shared
+    weights, each with its signals, and ``selected`` marks the pick.
+
+    ``task.score`` gives each candidate a ``score`` (higher is better: accuracy, exp(-loss), or
+    80 / perplexity for language models) and a ``loss`` that breaks ties. ``record`` names signals
+    computed and written for every candidate without taking part in the pick (ablations).
+    ``short_train(archs)`` returns the architecture that successive halving keeps (select=short_train).
+    """
+    _check_select(select, [*signals, *record], rank_by)
+    unique = _candidate_pool(strategy, num_samples, greedy, constraint, predictor, screen_samples)
     batches = task.fixed_batches(num_batches)
     scored = []
     for arch in (progress(unique) if progress else unique):
         activate(model, arch)
         scored.append({"architecture": arch, **task.score(model, batches)})
+        if predictor is not None:
+            predictor.observe(arch, scored[-1]["score"])
     scored.sort(key=lambda r: (-r["score"], r["loss"]))
     for row in scored[:top_k]:
         activate(model, row["architecture"])
         row.update({f"full_{k}": v for k, v in task.evaluate(model, task.valid).items()})
-    finalists = scored[:max(top_k, 1)]
-    best = max(finalists, key=lambda r: (r.get("full_score", r["score"]), -r.get("full_loss", r["loss"])))
+    needed = list(dict.fromkeys([*signals, rank_by, select, *record]))
+    needed = [n for n in needed if n not in ("combined", "short_train")]
+    _add_signals(scored, needed, zero_cost, predictor)
+    if select == "combined" or rank_by == "combined":
+        for row, value in zip(scored, log_rank_sum(scored, signals)):
+            row["combined"] = value
+    if constraint is not None and constraint.active:
+        for row in scored:
+            row.update(constraint.measure(row["architecture"]))
+    best = _select(scored, select, top_k, rank_by, short_train)
+    best["selected"] = 1
     return {"architecture": best["architecture"], "score": {k: v for k, v in best.items() if k != "architecture"},
             "candidates": scored}
+
+
+def _select(scored: List[Dict], select: str, top_k: int, rank_by: str, short_train) -> Dict:
+    if select == "shared":
+        finalists = scored[:max(top_k, 1)]
+        return max(finalists, key=lambda r: (r.get("full_score", r["score"]), -r.get("full_loss", r["loss"])))
+    if select == "short_train":
+        if short_train is None:
+            raise ValueError("derive.select=short_train needs a short-training evaluator")
+        ranked = sorted(scored, key=lambda r: -_finite(r[rank_by]))
+        winner = short_train([r["architecture"] for r in ranked])
+        return next(r for r in scored if _key(r["architecture"]) == _key(winner))
+    return max(scored, key=lambda r: (_finite(r[select]), r["score"]))
+
+
+def _finite(value: float) -> float:
+    return value if value is not None and math.isfinite(value) else -math.inf
 
 
 def describe_architecture(decs: Sequence[Decision], arch: Dict) -> str:

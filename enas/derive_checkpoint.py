@@ -32,6 +32,8 @@ def load_search(checkpoint, device: str = "auto") -> SimpleNamespace:
     task, _, model, space, strategy = build_search(config, torch_device)
     model.load_state_dict(state["supernet"])
     strategy.load_state_dict(state["controller"])
+    if strategy.predictor is not None and state.get("predictor") is not None:
+        strategy.predictor.load_state_dict(state["predictor"])
     return SimpleNamespace(state=state, config=config, task=task, model=model, space=space, strategy=strategy)
 
 

@@ -14,7 +14,7 @@ and push up whatever was sampled; ours starts at the first reward.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, Mapping, Optional
+from typing import Callable, Dict, List, Mapping, Optional
 
 import torch
 
@@ -53,11 +53,24 @@ def reinforce_loss(log_prob: torch.Tensor, advantage: torch.Tensor, skip_penalty
 
 def controller_step(controller: Controller, optimizer: torch.optim.Optimizer, baseline: EMABaseline,
                     reward_fn: Callable[[Dict], float], num_archs: int = 10, entropy_weight: float = 1e-4,
-                    skip_weight: float = 0.0, grad_clip: Optional[float] = None) -> Dict[str, float]:
-    """One controller update from ``num_archs`` sampled architectures (official ``num_aggregate``)."""
+                    skip_weight: float = 0.0, grad_clip: Optional[float] = None, constraint=None,
+                    rewards_fn: Optional[Callable[[List[Dict], Callable], List[float]]] = None) -> Dict[str, float]:
+    """One controller update from ``num_archs`` sampled architectures (official ``num_aggregate``).
+
+    ``constraint`` (an `enas.constraints.Constraint`) restricts the samples to a budget: the policy
+    samples until ``num_archs`` fit, and the update uses their log-probability under the policy.
+    ``rewards_fn(archs, reward_fn)`` replaces evaluating every architecture with ``reward_fn``
+    (screening: evaluate the promising ones, predict the rest).
+    """
     controller.train()
-    samples = controller.sample_many(num_archs)
-    rewards = torch.tensor([float(reward_fn(arch)) for arch in samples.archs])
+    if constraint is not None and constraint.active:
+        with torch.no_grad():
+            archs = constraint.sample(lambda k: controller.sample_many(k).archs, num_archs)
+        samples = controller.evaluate(archs)
+    else:
+        samples = controller.sample_many(num_archs)
+    values = rewards_fn(samples.archs, reward_fn) if rewards_fn else [reward_fn(a) for a in samples.archs]
+    rewards = torch.tensor([float(r) for r in values])
     if not torch.isfinite(rewards).all():
         raise FloatingPointError(f"non-finite reward {rewards.tolist()}: the shared weights have diverged")
     total = rewards + entropy_weight * samples.entropy.detach().cpu()

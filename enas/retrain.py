@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from pathlib import Path
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import torch
 from omegaconf import OmegaConf
@@ -26,7 +27,7 @@ from .search import _runs_root, build_supernet, to_memory_format
 from .tasks import build_task
 from .training import make_optimizer, make_scheduler, train_epoch
 
-__all__ = ["retrain", "build_child"]
+__all__ = ["retrain", "build_child", "EarlyStopping"]
 
 log = logging.getLogger("enas")
 
@@ -52,6 +53,35 @@ def _parameters(model: nn.Module, exclude: str = "aux_head") -> int:
     return sum(p.numel() for name, p in model.named_parameters() if not name.startswith(exclude))
 
 
+class EarlyStopping:
+    """Stop after ``patience`` epochs without a better validation score; keep the best weights."""
+
+    def __init__(self, patience: int = 0):
+        if patience < 0:
+            raise ValueError(f"trainer.early_stop must be >= 0 (0: off), got {patience}")
+        self.patience, self.best, self.best_epoch, self.bad_epochs = patience, -math.inf, -1, 0
+        self.best_state: Optional[Dict] = None
+
+    @property
+    def stopped(self) -> bool:
+        return bool(self.patience) and self.bad_epochs >= self.patience
+
+    def update(self, score: float, epoch: int, model: nn.Module) -> None:
+        if score > self.best:
+            self.best, self.best_epoch, self.bad_epochs = score, epoch, 0
+            self.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            self.bad_epochs += 1
+
+    def state_dict(self) -> Dict:
+        return {"best": self.best, "best_epoch": self.best_epoch, "bad_epochs": self.bad_epochs,
+                "best_state": self.best_state}
+
+    def load_state_dict(self, state: Dict) -> None:
+        self.best, self.best_epoch, self.bad_epochs = state["best"], state["best_epoch"], state["bad_epochs"]
+        self.best_state = state["best_state"]
+
+
 def retrain(cfg) -> Dict:
     check_config(cfg)
     device = resolve_device(cfg.device)
@@ -67,6 +97,7 @@ def retrain(cfg) -> Dict:
     params = _parameters(model)
     log.info("standalone child of %s %s: %.3fM parameters (without auxiliary head); outputs in %s",
              space["name"], space["kwargs"], params / 1e6, out)
+    stopper = EarlyStopping(cfg.trainer.get("early_stop", 0))
     start = 0
     if resume_from:
         state = load_checkpoint(resume_from, device)
@@ -76,28 +107,43 @@ def retrain(cfg) -> Dict:
         optimizer.load_state_dict(state["w_optim"])
         scheduler.load_state_dict(state["lr_sched"])
         set_rng_state(state["rng"])
+        if state.get("early_stop"):
+            stopper.load_state_dict(state["early_stop"])
         start = state["epoch"] + 1
         logger.truncate(state["epoch"])
     OmegaConf.save(cfg, out / "config.yaml")
     row: Dict = {}
     for epoch in range(start, cfg.trainer.epochs):
+        if stopper.stopped:
+            break
         began = time.time()
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
         row.update(train_epoch(model, task, optimizer, cfg.trainer, epoch, desc="retrain"))
         scheduler.step()
+        if stopper.patience:
+            row.update({f"valid_{k}": v for k, v in task.evaluate(model, task.valid).items()})
+            stopper.update(row["valid_score"], epoch, model)
         row.update({f"test_{k}": v for k, v in task.evaluate(model, task.test).items()})
         row["epoch_seconds"] = time.time() - began
         logger.log(row)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
         save_checkpoint({"model": model.state_dict(), "w_optim": optimizer.state_dict(),
                          "lr_sched": scheduler.state_dict(), "epoch": epoch, "rng": rng_state(),
-                         "config": OmegaConf.to_container(cfg, resolve=True), "space": space, "architecture": arch},
+                         "config": OmegaConf.to_container(cfg, resolve=True), "space": space, "architecture": arch,
+                         "early_stop": stopper.state_dict()},
                         out / "checkpoints", epoch)
-    if not row:  # resumed a finished run: evaluate what is there
+        if stopper.stopped:
+            log.info("early stop after epoch %d: no better validation score for %d epochs (best: epoch %d, %.4g)",
+                     epoch, stopper.patience, stopper.best_epoch, stopper.best)
+    if stopper.best_state is not None:  # report the epoch early stopping chose, not the last one
+        model.load_state_dict(stopper.best_state)
+        row = {f"test_{k}": v for k, v in task.evaluate(model, task.test).items()}
+    elif not row:  # resumed a finished run: evaluate what is there
         row = {f"test_{k}": v for k, v in task.evaluate(model, task.test).items()}
     tested = {k: v for k, v in row.items() if k.startswith("test_")}
     result = {**tested, "params": params,
               "params_with_aux": sum(p.numel() for p in model.parameters()), "epochs": cfg.trainer.epochs,
+              **({"best_epoch": stopper.best_epoch, "stopped_early": stopper.stopped} if stopper.patience else {}),
               "space": space, "architecture": arch, "out_dir": str(out)}
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     logger.close()

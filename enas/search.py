@@ -25,11 +25,14 @@ from torch import nn
 from supernet import activate, count_architectures, count_parameters, create_space, decisions
 
 from . import distributed
+from .assemble import (build_constraint, build_predictor, build_short_train, build_zero_cost, derive_signals,
+                       example_input, predictor_options)
 from .config import check_config
 from .checkpoint import load_checkpoint, resolve_resume, rng_state, save_checkpoint, set_rng_state
 from .derive import derive, write_architecture
 from .run import MetricsLogger, output_dir, progress, resolve_device, seed_everything
-from .strategy import ENASStrategy, create_strategy
+from .constraints import measure_child
+from .strategy import create_strategy
 from .tasks import build_task
 from .training import make_optimizer, make_scheduler, train_epoch
 
@@ -64,12 +67,20 @@ def to_memory_format(model: nn.Module, trainer) -> nn.Module:
 
 
 def build_search(cfg, device: torch.device):
-    """Task, supernet and strategy of a search config, freshly initialised (seeded by ``cfg.seed``)."""
+    """Task, supernet and strategy of a search config, freshly initialised (seeded by ``cfg.seed``).
+
+    The strategy carries the search's budget (``strategy.constraint``) and learned predictor
+    (``strategy.predictor``), either None when the config asks for none.
+    """
     seed_everything(cfg.seed)
     task, split = build_task(cfg, device, "search")
     model, space = build_supernet(cfg.space, device, split)
     to_memory_format(model, cfg.trainer)
-    strategy = create_strategy(cfg.strategy, decisions(model), device, cfg.seed, **controller_kwargs(cfg.controller))
+    constraint = build_constraint(cfg, model, task)
+    predictor = build_predictor(cfg, model, space, task, device)
+    strategy = create_strategy(cfg.strategy, decisions(model), device, cfg.seed, constraint=constraint,
+                               predictor=predictor, predictor_options=predictor_options(cfg),
+                               **controller_kwargs(cfg.controller))
     return task, split, model, space, strategy
 
 
@@ -124,32 +135,40 @@ def search(cfg) -> Dict:
 
 def search_epoch(model: nn.Module, task, strategy, optimizer, scheduler, trainer, controller_steps: int,
                  epoch: int) -> Dict:
-    """One epoch of search: the shared-weights phase, then (after warm-up) the controller phase."""
+    """One epoch of search: the shared-weights phase, then the strategy's learning phase (if any).
+
+    The row records each phase's seconds (``shared_seconds``, ``controller_seconds``) and, with a
+    learned predictor, its held-out error after this epoch's refit.
+    """
     began = time.time()
     steps = min(task.steps_per_epoch, trainer.max_steps_per_epoch or task.steps_per_epoch)
-    enas = isinstance(strategy, ENASStrategy)
-    warmup = epoch < trainer.warmup_epochs
     if trainer.shared_sampling not in ("policy", "uniform"):
         raise ValueError(f"trainer.shared_sampling must be 'policy' or 'uniform', got {trainer.shared_sampling!r}")
-    # Uniform samples train every path equally; the policy's samples train its favourites more,
-    # which then score better and get sampled more ("rich get richer").
-    uniform = enas and (warmup or trainer.shared_sampling == "uniform")
-    archs = distributed.broadcast(strategy.uniform(steps) if uniform else strategy.propose(steps))
+    archs = distributed.broadcast(strategy.shared_archs(steps, epoch, trainer))
     row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
     row.update(train_epoch(model, task, optimizer, trainer, epoch, archs, desc="shared weights"))
     scheduler.step()
-    if enas and not warmup and controller_steps > 0 and distributed.is_main():
+    row["shared_seconds"] = time.time() - began
+    if strategy.learns(epoch, trainer) and controller_steps > 0 and distributed.is_main():
+        phase = time.time()
         row.update(_controller_phase(model, strategy, task, controller_steps, trainer.progress, epoch))
+        if strategy.predictor is not None:
+            row.update(strategy.predictor.refit())
+        row["controller_seconds"] = time.time() - phase
     row["epoch_seconds"] = time.time() - began
     return row
 
 
 def _controller_phase(model, strategy, task, steps: int, show: bool, epoch: int) -> Dict:
     task.start_reward_epoch()
+    predictor = strategy.predictor
 
     def reward(arch: Dict) -> float:
         activate(model, arch)
-        return task.reward(model)
+        value = task.reward(model)
+        if predictor is not None:  # everything the search measures teaches the predictor
+            predictor.observe(arch, value)
+        return value
 
     bar = progress(range(steps), show, desc=f"controller {epoch}")
     ticker = iter(bar)
@@ -169,6 +188,7 @@ def _controller_phase(model, strategy, task, steps: int, show: bool, epoch: int)
 def _state(model, strategy, optimizer, scheduler, epoch, step, cfg, space, split) -> Dict:
     return {
         "supernet": model.state_dict(), "controller": strategy.state_dict(), "strategy": strategy.name,
+        "predictor": strategy.predictor.state_dict() if strategy.predictor is not None else None,
         "w_optim": optimizer.state_dict(), "lr_sched": scheduler.state_dict(), "epoch": epoch,
         "step": step, "rng": rng_state(), "config": OmegaConf.to_container(cfg, resolve=True),
         "space": space, "split": split,
@@ -183,6 +203,8 @@ def _restore(state, model, strategy, optimizer, scheduler, space) -> int:
                          f"strategy={strategy.name}")
     model.load_state_dict(state["supernet"])
     strategy.load_state_dict(state["controller"])
+    if strategy.predictor is not None and state.get("predictor") is not None:
+        strategy.predictor.load_state_dict(state["predictor"])
     optimizer.load_state_dict(state["w_optim"])
     scheduler.load_state_dict(state["lr_sched"])
     set_rng_state(state["rng"])
@@ -192,28 +214,44 @@ def _restore(state, model, strategy, optimizer, scheduler, space) -> int:
 def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=None) -> Dict:
     """Derive, write ``architecture.json`` / ``.txt``, print where they went; returns the metrics."""
     show = bool(cfg.trainer.progress) if cfg is not None and "trainer" in cfg else True
+    device = next(model.parameters()).device
+    zero_cost = build_zero_cost(cfg, space, task, device, derive_signals(derive_cfg)) if cfg is not None else None
+    short_train = build_short_train(cfg, derive_cfg, space, task, device) if cfg is not None else None
     result = derive(model, strategy, task, derive_cfg.num_samples, derive_cfg.num_batches, derive_cfg.top_k,
-                    derive_cfg.greedy, progress=lambda it: progress(it, show, desc="derive"))
+                    derive_cfg.greedy, progress=lambda it: progress(it, show, desc="derive"),
+                    select=derive_cfg.get("select", "shared"), signals=derive_cfg.get("signals", ["shared"]),
+                    rank_by=derive_cfg.get("rank_by", "shared"), record=derive_cfg.get("record", []),
+                    screen_samples=derive_cfg.get("screen_samples", 0), constraint=strategy.constraint,
+                    predictor=strategy.predictor, zero_cost=zero_cost, short_train=short_train)
     best = result["score"]
     metrics = {"derive_score": best.get("full_score", best["score"]), "derive_candidates": len(result["candidates"])}
     if "acc" in best:
         metrics["derive_valid_acc"] = best.get("full_acc", best["acc"])
     if "ppl" in best:
         metrics["derive_valid_ppl"] = best.get("full_ppl", best["ppl"])
-    extra = {}
+    child = measure_child(model, result["architecture"], example_input(task))
+    metrics.update({f"child_{k}": v for k, v in child.items()})
+    extra = {"child": child, "select": derive_cfg.get("select", "shared")}
     if cfg is not None and cfg.get("benchmark"):
         from .benchmark import lookup_benchmark
 
-        extra["benchmark"] = lookup_benchmark(cfg.benchmark, model, result["architecture"], cfg.get("benchmark_file"))
+        extra["benchmark"] = lookup_benchmark(cfg.benchmark, model, result["architecture"], cfg.get("benchmark_file"),
+                                              constraint=strategy.constraint)
         metrics.update({f"benchmark_{k}": v for k, v in extra["benchmark"].items() if isinstance(v, (int, float))})
     path = write_architecture(out, model, result, space, extra)
     summary = (out / "architecture.txt").read_text()
+    summary += (f"Child at the searched size: {child['params']:,.0f} parameters, {child['flops'] / 1e6:,.2f}M "
+                f"multiply-accumulates per example" + (f" (budget: {strategy.constraint.describe()})"
+                                                       if strategy.constraint is not None else "") + "\n")
     if "benchmark" in extra:
         b = extra["benchmark"]
         summary += (f"NAS-Bench-201: CIFAR-10 test accuracy {b['cifar10_test_acc']:.2f}, "
-                    f"in the top {b.get('top_percent', float('nan')):.2f}% of the space\n")
+                    f"in the top {b.get('top_percent', float('nan')):.2f}% of the space")
+        if "budget_top_percent" in b:
+            summary += f", top {b['budget_top_percent']:.2f}% of the cells within the budget"
+        summary += "\n"
     shown = ", ".join(f"{k[len('derive_'):]} {v:.4g}" for k, v in metrics.items() if k.startswith("derive_valid"))
-    print(f"\nDerived architecture ({shown} with the shared weights):\n"
+    print(f"\nDerived architecture (picked by derive.select={extra['select']}; {shown} with the shared weights):\n"
           f"{summary}\nWritten to {path}\nRun folder: {out}\n")
     return {"architecture": result["architecture"], "out_dir": str(out), **metrics, **extra}
 

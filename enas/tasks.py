@@ -141,9 +141,17 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
         if data.train_subset:
             keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:data.train_subset]
             x, y = x[keep], y[keep]
-        train = ImageLoader(x, y, data.batch_size, device, augment=augment, channels_last=channels_last)
         test = eval_loader(x_test, y_test)
-        task = ImageClassification(train, test, test, trainer.aux_weight, trainer.amp)
+        valid = test  # without early stopping nothing is chosen on it: it only reports
+        if getattr(trainer, "early_stop", 0):
+            # Early stopping chooses an epoch, so it must not look at the test set: hold out
+            # data.valid_size training images (seeded) and stop on those.
+            train_idx, valid_idx = search_split(len(y), data.valid_size, seed)
+            valid = eval_loader(x[valid_idx], y[valid_idx])
+            x, y = x[train_idx], y[train_idx]
+            info = {"train_idx": train_idx, "valid_idx": valid_idx}
+        train = ImageLoader(x, y, data.batch_size, device, augment=augment, channels_last=channels_last)
+        task = ImageClassification(train, valid, test, trainer.aux_weight, trainer.amp)
     else:
         raise ValueError(f"unknown stage {stage!r}")
     return task, info
