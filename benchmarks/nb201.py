@@ -30,60 +30,70 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import List
 
-from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import supernet  # noqa: E402
 from enas.benchmark import NB201Table  # noqa: E402
 from enas.search import search  # noqa: E402
 from _common import compose, git_commit  # noqa: E402
-
-
-def load_candidates(run_dir: Path) -> Tuple[List[Dict], int]:
-    """Derive's candidates of a run, best first by shared-weight score (``arch``, ``loss``, and for the
-    finalists ``full``: whole-validation score and negated loss), and the run's own ``derive.top_k``."""
-    with open(run_dir / "derive_candidates.csv", newline="") as f:
-        cands = [{"arch": json.loads(r["architecture"]), "loss": float(r["loss"]),
-                  "full": (float(r["full_score"]), -float(r["full_loss"])) if r.get("full_score") else None}
-                 for r in csv.DictReader(f)]
-    return cands, OmegaConf.load(run_dir / "config.yaml").derive.top_k
-
-
-def benchmark_acc(table: NB201Table, arch: Dict) -> float:
-    return table.lookup(supernet.to_nb201_string(arch))["cifar10_test_acc"]
+from nb201_pick import benchmark_acc, load_candidates, run_config  # noqa: E402
 
 
 def candidate_pool(run_dir: Path, table: NB201Table) -> dict:
     """Benchmark accuracy of derive's candidates: the best of the pool, how many are in the top 10% of
     the space, and the best of the finalists derive re-scored."""
-    cands, top_k = load_candidates(run_dir)
+    cands = load_candidates(run_dir)
+    top_k = run_config(run_dir).derive.top_k
     accs = [benchmark_acc(table, c["arch"]) for c in cands]
     return {"pool": len(accs), "pool_best": max(accs), "pool_top10": sum(table.top_percent(a) <= 10 for a in accs),
             "finalists_best": max(accs[:top_k])}
 
 
-def summary_line(name: str, accs: List[float], top_percents: List[float]) -> str:
+def phase_seconds(run_dir: Path) -> dict:
+    """Mean seconds per epoch of the shared-weights phase and of the controller phase (epochs that had one)."""
+    with open(run_dir / "metrics.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    shared = [float(r["shared_seconds"]) for r in rows if r.get("shared_seconds")]
+    controller = [float(r["controller_seconds"]) for r in rows if r.get("controller_seconds")]
+    return {"shared_s": statistics.mean(shared) if shared else float("nan"),
+            "controller_s": statistics.mean(controller) if controller else float("nan")}
+
+
+def summary_line(name: str, accs: List[float], top_percents: List[float], extra: str = "") -> str:
     std = statistics.stdev(accs) if len(accs) > 1 else 0.0
-    return (f"{name:8} mean {statistics.mean(accs):.2f} +- {std:.2f} over {len(accs)} runs "
-            f"(in the top 10%: {sum(p <= 10 for p in top_percents)}/{len(accs)})")
+    return (f"{name:8} mean {statistics.mean(accs):.2f} +- {std:.2f} over {len(accs)} runs, min {min(accs):.2f} "
+            f"(in the top 5%: {sum(p <= 5 for p in top_percents)}/{len(accs)}, top 10%: "
+            f"{sum(p <= 10 for p in top_percents)}/{len(accs)}){extra}")
+
+
+def _percent(r) -> float:
+    """The run's percentile: among the cells within its budget when it had one, else the whole space."""
+    return r.get("budget_top_percent", r["top_percent"])
 
 
 def print_table(rows, methods):
-    print(f"\n{'method':8} {'seed':>4} {'test acc':>8} {'top %':>6} {'minutes':>7} {'finalists':>9} "
-          f"{'pool best':>9} {'pool top10%':>11}  cell")
+    print(f"\n{'method':8} {'seed':>4} {'test acc':>8} {'top %':>6} {'C-100':>6} {'IN16':>6} {'minutes':>7} "
+          f"{'ctrl/shared':>11} {'finalists':>9} {'pool best':>9} {'pool top10%':>11}  cell")
     for r in rows:
         pool = (f"{r['finalists_best']:9.2f} {r['pool_best']:9.2f} {r['pool_top10']:5d} of {r['pool']:3d}"
                 if "pool" in r else f"{'':9} {'':9} {'':11}")
-        print(f"{r['method']:8} {r['seed']:4d} {r['test_acc']:8.2f} {r['top_percent']:6.2f} {r['minutes']:7.1f} "
-              f"{pool}  {r['cell']}")
-    print()
+        ratio = r.get("controller_s", float("nan")) / r.get("shared_s", float("nan"))
+        print(f"{r['method']:8} {r['seed']:4d} {r['test_acc']:8.2f} {_percent(r):6.2f} "
+              f"{r.get('cifar100_test_acc') or float('nan'):6.2f} {r.get('imagenet16_120_test_acc') or float('nan'):6.2f} "
+              f"{r['minutes']:7.1f} {ratio:11.2f} {pool}  {r['cell']}")
+    print("(top %: of the whole space, or of the cells within the run's budget; C-100 and IN16: the same cell's "
+          "CIFAR-100 and ImageNet16-120 test accuracy, no tuning; ctrl/shared: seconds of the controller phase "
+          "over the shared-weights phase, per epoch)\n")
     for method in methods:
         mine = [r for r in rows if r["method"] == method]
         if mine:
-            print(summary_line(method, [r["test_acc"] for r in mine], [r["top_percent"] for r in mine]))
+            transfer = ""
+            if all(r.get("cifar100_test_acc") for r in mine):
+                transfer = (f"; CIFAR-100 {statistics.mean(r['cifar100_test_acc'] for r in mine):.2f}, ImageNet16-120 "
+                            f"{statistics.mean(r['imagenet16_120_test_acc'] for r in mine):.2f}")
+            print(summary_line(method, [r["test_acc"] for r in mine], [_percent(r) for r in mine], transfer))
 
 
 def report(folders, table):
@@ -97,6 +107,8 @@ def report(folders, table):
             run_dir = folder / f"{row['method']}_seed{row['seed']}"
             if (run_dir / "derive_candidates.csv").is_file():
                 row = {**row, **candidate_pool(run_dir, table)}
+            if (run_dir / "metrics.csv").is_file():
+                row = {**row, **phase_seconds(run_dir)}
             rows.append(row)
     return rows
 
@@ -106,7 +118,7 @@ def main():
     p.add_argument("--cifar", help="CIFAR-10 folder (required unless --report)")
     p.add_argument("--nb201", required=True, help="folder with nb201_accuracies.csv and cifar-split.txt")
     p.add_argument("--experiment", default="nb201_cpu_proxy")
-    p.add_argument("--methods", nargs="+", default=["enas", "random"], choices=["enas", "random"])
+    p.add_argument("--methods", nargs="+", default=["enas", "random"], choices=["enas", "random", "predictor"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=Path("outputs/nb201_benchmark"))
     p.add_argument("--report", nargs="+", type=Path, metavar="OUT",
@@ -132,11 +144,14 @@ def main():
             began = time.time()
             result = search(cfg)
             minutes = (time.time() - began) / 60
-            rows.append({"method": method, "seed": seed, "cell": result["benchmark"]["arch_str"] if "benchmark" in result
-                         else None, "test_acc": result["benchmark_cifar10_test_acc"],
-                         "top_percent": result["benchmark_top_percent"], "minutes": minutes,
+            bench = result["benchmark"]
+            rows.append({"method": method, "seed": seed, "cell": bench["arch_str"], "test_acc": bench["cifar10_test_acc"],
+                         "top_percent": bench["top_percent"], "minutes": minutes,
                          "derive_valid_acc": result.get("derive_valid_acc"),
-                         **candidate_pool(run_dir, table)})
+                         **{k: bench[k] for k in ("cifar100_test_acc", "imagenet16_120_test_acc", "budget_top_percent",
+                                                  "budget_cells") if k in bench},
+                         "child_params": result.get("child_params"), "child_flops": result.get("child_flops"),
+                         **phase_seconds(run_dir), **candidate_pool(run_dir, table)})
             print(f"[{method} seed {seed}] {rows[-1]}", flush=True)
             (args.out / "nb201_results.json").write_text(json.dumps(
                 {"commit": git_commit(), "experiment": args.experiment, "overrides": overrides, "rows": rows},

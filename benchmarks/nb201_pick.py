@@ -1,47 +1,87 @@
-"""Which final pick would have found a good cell? Pick rules replayed on finished NAS-Bench-201 searches.
+"""What picks the cell? Every final-pick signal replayed on finished NAS-Bench-201 searches, with baselines.
 
-Derive writes every candidate it scored to ``derive_candidates.csv``, best first by shared-weight score
-(its finalists also carry their whole-validation score). This script trains nothing: it replays other
-ways of picking among those same candidates and looks each pick up in the benchmark, so a new final-pick
-idea can be judged on every finished run in seconds before a search is spent on it. Rules:
+Derive writes every candidate it scored to ``derive_candidates.csv``: best first by shared-weight score,
+its finalists with their whole-validation score, and one column per signal it computed (the zero-cost
+proxies, ``az_nas``, ``predictor``, ``combined``, ``selected``). This script trains nothing: for each run
+it looks up the cell each signal alone would have picked among those same candidates, and the Kendall
+tau of that signal against the benchmark within the candidates, so a table shows which part carries the
+pick. Rules:
 
-- ``derive``: what derive picked (best whole-validation score among its finalists);
-- ``additive``: a per-edge additive model fitted (ridge) to the candidates' shared-weight losses,
-  picking the candidate it predicts best: shared-weight scores pooled across cells that share ops;
-- ``most_params``: the candidate with the most convolution weights (ties by shared-weight loss): a
-  size prior, no search; it shows how much of the benchmark's ranking size alone explains;
-- ``oracle_12ep@K``: the benchmark's own 12-epoch validation accuracy (a full-size network trained
-  12 epochs) among the K best candidates by shared weights: the best a final pick by short training
-  from scratch could do, an upper bound, not a method (a search cannot read the table).
+- ``derive``: what the run shipped (the candidate marked ``selected``; older runs: the rule below);
+- ``shared``: the best finalist by whole-validation shared-weight score (ENAS's derive);
+- one rule per signal column (``expressivity`` ... ``az_nas``, ``predictor``, ``combined``, ``params``);
+- ``additive``: a per-edge ridge model of the shared-weight losses, its best candidate;
+- ``oracle_12ep@K``: the benchmark's own 12-epoch accuracy among the K best by shared weights: the best a
+  final pick by short training could do (a search cannot read the table; an upper bound, not a method).
 
-    python benchmarks/nb201_pick.py --nb201 ../shared/data/nasbench201 outputs/nb201_long outputs/nb201_long_s1
+With ``--baseline zero_cost.json`` (from ``benchmarks/zero_cost.py``), the no-search rows: for each run,
+the best cell by a zero-cost signal (and by parameters alone) among as many uniform random cells as that
+signal scores in the run's own wall time (``--cost`` seconds per cell, measured by zero_cost.py), drawn
+from the scored pool with the run's seed, within the run's budget when it had one.
 
-Each path is a search run folder (holding ``derive_candidates.csv``) or a folder of them (an ``--out``
-of ``nb201.py``). Prints each rule's benchmark test accuracy per run, then its mean and how often it
-lands in the top 10% of the space.
+    python benchmarks/nb201_pick.py --nb201 ../shared/data/nasbench201 outputs/nb201_s0 outputs/nb201_s1 \
+        --baseline zero_cost.json
+
+Each path is a search run folder (holding ``derive_candidates.csv``) or a folder of them (an ``--out`` of
+``nb201.py``). Percentiles are of the whole space, or of the cells within the run's budget.
 """
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import math
+import random
+import statistics
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import numpy as np
+from omegaconf import OmegaConf
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supernet  # noqa: E402
 from enas.benchmark import NB201Table  # noqa: E402
-from nb201 import benchmark_acc, load_candidates, summary_line  # noqa: E402
+from enas.constraints import Constraint  # noqa: E402
+from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum  # noqa: E402
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-CONV_WEIGHTS = {"nor_conv_1x1": 1, "nor_conv_3x3": 9}  # per C x C channels; the other ops have none
+NOT_SIGNALS = {"rank", "acc", "loss", "score", "full_acc", "full_loss", "full_score", "selected", "architecture",
+               "ppl", "full_ppl", "flops_child"}
+BASELINE_SIGNALS = ("az_nas", "zico", "synflow", "naswot", "params")
+
+
+def _num(value: str) -> Optional[float]:
+    return float(value) if value not in ("", None) else None
+
+
+def load_candidates(run_dir: Path) -> List[Dict]:
+    """Derive's candidates of a run, best first by shared-weight score, with every numeric column."""
+    with open(run_dir / "derive_candidates.csv", newline="") as f:
+        return [{"arch": json.loads(r.pop("architecture")), **{k: _num(v) for k, v in r.items()}}
+                for r in csv.DictReader(f)]
+
+
+def run_config(run_dir: Path):
+    return OmegaConf.load(run_dir / "config.yaml")
+
+
+def benchmark_acc(table: NB201Table, arch: Dict) -> float:
+    return table.lookup(supernet.to_nb201_string(arch))["cifar10_test_acc"]
+
+
+def pick_shared(cands: List[Dict]) -> int:
+    finalists = [i for i, c in enumerate(cands) if c.get("full_score") is not None]
+    if not finalists:
+        return 0
+    return max(finalists, key=lambda i: (cands[i]["full_score"], -cands[i]["full_loss"]))
 
 
 def pick_derive(cands: List[Dict]) -> int:
-    finalists = [i for i, c in enumerate(cands) if c["full"] is not None]
-    return max(finalists, key=lambda i: cands[i]["full"]) if finalists else 0
+    chosen = [i for i, c in enumerate(cands) if c.get("selected")]
+    return chosen[0] if chosen else pick_shared(cands)
 
 
 def pick_additive(cands: List[Dict], ridge: float = 0.1) -> int:
@@ -52,9 +92,8 @@ def pick_additive(cands: List[Dict], ridge: float = 0.1) -> int:
     return int(np.argmin(x @ w))
 
 
-def pick_most_params(cands: List[Dict]) -> int:
-    return max(range(len(cands)), key=lambda i: (sum(CONV_WEIGHTS.get(op, 0) for op in cands[i]["arch"].values()),
-                                                 -cands[i]["loss"]))
+def pick_signal(cands: List[Dict], name: str) -> int:
+    return max(range(len(cands)), key=lambda i: (_finite(cands[i].get(name)), -cands[i]["loss"]))
 
 
 def pick_oracle_12ep(cands: List[Dict], table: NB201Table, k: int) -> int:
@@ -62,13 +101,39 @@ def pick_oracle_12ep(cands: List[Dict], table: NB201Table, k: int) -> int:
         supernet.to_nb201_string(cands[i]["arch"]))["cifar10_valid_acc_12ep"])
 
 
+def _finite(value) -> float:
+    return value if value is not None and math.isfinite(value) else -math.inf
+
+
+def signal_columns(cands: List[Dict]) -> List[str]:
+    return [k for k in cands[0] if k not in NOT_SIGNALS and k != "arch"
+            and all(c.get(k) is not None for c in cands)]
+
+
 def replay(run_dir: Path, table: NB201Table, oracle_k: List[int]) -> Dict[str, float]:
     """Benchmark test accuracy of each rule's pick among this run's derive candidates."""
-    cands, top_k = load_candidates(run_dir)
-    picks = {"derive": pick_derive(cands), "additive": pick_additive(cands), "most_params": pick_most_params(cands)}
+    return {rule: acc for rule, (acc, _) in replay_with_tau(run_dir, table, oracle_k).items()}
+
+
+def replay_with_tau(run_dir: Path, table: NB201Table, oracle_k: List[int]) -> Dict[str, tuple]:
+    """rule -> (benchmark accuracy of its pick, Kendall tau of its signal within the candidates)."""
+    cands = load_candidates(run_dir)
+    top_k = run_config(run_dir).derive.top_k
+    truth = [benchmark_acc(table, c["arch"]) for c in cands]
+    picks = {"derive": (pick_derive(cands), None), "shared": (pick_shared(cands), None)}
+    for name in signal_columns(cands):
+        values = [c[name] for c in cands]
+        if name == "loss":
+            continue
+        picks[name] = (pick_signal(cands, name), kendall_tau([_finite(v) for v in values], truth))
+    if "params" not in picks:  # older runs: the convolution weights per C x C, a size prior
+        size = [sum({"nor_conv_1x1": 1, "nor_conv_3x3": 9}.get(op, 0) for op in c["arch"].values()) for c in cands]
+        picks["most_params"] = (max(range(len(cands)), key=lambda i: (size[i], -cands[i]["loss"])),
+                                kendall_tau(size, truth))
+    picks["additive"] = (pick_additive(cands), None)
     for k in dict.fromkeys([top_k, *oracle_k]):
-        picks[f"oracle_12ep@{k}"] = pick_oracle_12ep(cands, table, k)
-    return {rule: benchmark_acc(table, cands[i]["arch"]) for rule, i in picks.items()}
+        picks[f"oracle_12ep@{k}"] = (pick_oracle_12ep(cands, table, k), None)
+    return {rule: (truth[i], tau) for rule, (i, tau) in picks.items()}
 
 
 def run_dirs(paths: List[Path]) -> List[Path]:
@@ -83,24 +148,94 @@ def run_dirs(paths: List[Path]) -> List[Path]:
     return found
 
 
+def run_budget(run_dir: Path) -> Optional[Constraint]:
+    """The run's own budget over the searched supernet (None without one)."""
+    cfg = run_config(run_dir)
+    limit = cfg.get("constraint", {}) or {}
+    if limit.get("max_params") is None and limit.get("max_flops") is None:
+        return None
+    space = OmegaConf.to_container(cfg.space, resolve=True)
+    model = supernet.create_space(space.pop("name"), **space)
+    example = None
+    if limit.get("max_flops") is not None:
+        import torch
+
+        example = torch.zeros(1, 3, 32, 32)
+    return Constraint(model, limit.get("max_params"), limit.get("max_flops"), example)
+
+
+def run_minutes(run_dir: Path) -> Optional[float]:
+    """Wall time of a run as nb201.py recorded it (its --out folder's nb201_results.json)."""
+    results = run_dir.parent / "nb201_results.json"
+    if results.is_file():
+        for row in json.loads(results.read_text())["rows"]:
+            if run_dir.name == f"{row['method']}_seed{row['seed']}":
+                return row["minutes"]
+    return None
+
+
+def no_search(pool: List[Dict], signal: str, k: int, seed: int) -> float:
+    """Benchmark accuracy of the best-by-``signal`` cell among ``k`` drawn from ``pool`` (seeded)."""
+    drawn = random.Random(seed).sample(pool, min(k, len(pool)))
+    if signal == "az_nas":
+        drawn = [{**r, "az_nas": v} for r, v in zip(drawn, log_rank_sum(drawn, AZ_NAS))]
+    return max(drawn, key=lambda r: r[signal])["acc"]  # ties: the first drawn (a seeded random order)
+
+
+def summary(name: str, accs: List[float], top5: List[bool], taus: List[float], width: int) -> str:
+    std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+    tau = f"{statistics.mean(taus):6.3f}" if taus else f"{'':6}"
+    return (f"{name:{width}} {statistics.mean(accs):6.2f} +- {std:4.2f}  min {min(accs):6.2f}  "
+            f"in the top 5%: {sum(top5):2d}/{len(accs)}  tau {tau}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", type=Path, help="search run folders, or folders of them")
     p.add_argument("--nb201", required=True, help="folder with nb201_accuracies.csv")
     p.add_argument("--oracle-k", nargs="+", type=int, default=[20], help="K of the 12-epoch oracle (and derive.top_k)")
+    p.add_argument("--baseline", type=Path, help="zero_cost.json of uniform cells: adds the no-search rows")
+    p.add_argument("--cost", type=float, nargs="*", default=[],
+                   help="seconds per cell of the baseline signals, as name=seconds (default: from --baseline)")
     args = p.parse_args()
     table = NB201Table(str(Path(args.nb201) / "nb201_accuracies.csv"))
-    top10 = table.quantile(10)
-    results = {str(d): replay(d, table, args.oracle_k) for d in run_dirs(args.runs)}
+    runs = run_dirs(args.runs)
+    results: Dict[str, Dict[str, tuple]] = {}
+    budgets, seeds = {}, {}
+    for run in runs:
+        results[str(run)] = replay_with_tau(run, table, args.oracle_k)
+        budgets[str(run)] = run_budget(run)
+        seeds[str(run)] = int(run_config(run).seed)
+    if args.baseline:
+        saved = json.loads(args.baseline.read_text())
+        cost = saved.get("seconds_per_cell", {})
+        for run in runs:
+            minutes = run_minutes(run)
+            if minutes is None:
+                continue
+            budget = budgets[str(run)]
+            pool = [r for r in saved["rows"]
+                    if budget is None or budget.feasible(supernet.from_nb201_string(r["arch_str"]))]
+            for signal in BASELINE_SIGNALS:
+                k = len(pool) if signal == "params" else int(minutes * 60 / cost.get(signal, 0.5))
+                results[str(run)][f"no-search {signal}"] = (no_search(pool, signal, k, seeds[str(run)]), None)
     rules = list(dict.fromkeys(r for row in results.values() for r in row))
-    width = max(len(r) for r in results)
-    print(f"{'run':{width}} " + " ".join(f"{r:>14}" for r in rules))
+    width = max(len(r) for r in rules)
+    name_w = max(len(r) for r in results)
+    print(f"{'run':{name_w}} " + " ".join(f"{r[:12]:>12}" for r in rules))
     for run, row in results.items():
-        print(f"{run:{width}} " + " ".join(f"{row[r]:14.2f}" if r in row else f"{'':14}" for r in rules))
-    print(f"\nper rule over {len(results)} runs (the top 10% starts at {top10:.2f}):")
+        print(f"{run:{name_w}} " + " ".join(f"{row[r][0]:12.2f}" if r in row else f"{'':12}" for r in rules))
+    top5 = {}
+    for run in results:
+        values = table.within_budget(budgets[run]) if budgets[run] is not None else None
+        top5[run] = table.quantile(5, values=values)
+    print(f"\nper rule over {len(results)} runs (mean +- std of the picked cell's CIFAR-10 test accuracy, how many "
+          "runs it lands in the top 5%, Kendall tau of the signal within the candidates):")
     for rule in rules:
-        accs = [row[rule] for row in results.values() if rule in row]
-        print("  " + summary_line(f"{rule:16}", accs, [table.top_percent(a) for a in accs]))
+        have = [run for run in results if rule in results[run]]
+        accs = [results[run][rule][0] for run in have]
+        taus = [results[run][rule][1] for run in have if results[run][rule][1] is not None]
+        print("  " + summary(rule, accs, [results[run][rule][0] >= top5[run] for run in have], taus, width))
 
 
 if __name__ == "__main__":
