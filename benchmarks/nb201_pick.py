@@ -49,12 +49,18 @@ from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum  # noqa: E
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NOT_SIGNALS = {"rank", "acc", "loss", "score", "full_acc", "full_loss", "full_score", "selected", "architecture",
-               "ppl", "full_ppl", "flops_child"}
+               "ppl", "full_ppl", "source"}
 BASELINE_SIGNALS = ("az_nas", "zico", "synflow", "naswot", "params")
 
 
-def _num(value: str) -> Optional[float]:
-    return float(value) if value not in ("", None) else None
+def _num(value: str):
+    """A CSV cell: a float, None when empty, or the text itself (e.g. ``source``)."""
+    if value in ("", None):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return value
 
 
 def load_candidates(run_dir: Path) -> List[Dict]:
@@ -107,7 +113,26 @@ def _finite(value) -> float:
 
 def signal_columns(cands: List[Dict]) -> List[str]:
     return [k for k in cands[0] if k not in NOT_SIGNALS and k != "arch"
-            and all(c.get(k) is not None for c in cands)]
+            and all(isinstance(c.get(k), float) for c in cands)]
+
+
+def by_source(cands: List[Dict], signals: List[str], top_k: int) -> Dict[str, int]:
+    """Picks among the candidates of one source only (the strategy's, or derive's uniform extra ones),
+    with combinations recomputed within that subset: what the pool itself contributes."""
+    picks = {}
+    for source in ("strategy", "uniform"):
+        subset = [i for i, c in enumerate(cands) if c.get("source") in ((source, "greedy") if source == "strategy"
+                                                                       else (source,))]
+        if not subset or len(subset) == len(cands):
+            continue
+        rows = [cands[i] for i in subset]
+        picks[f"shared [{source}]"] = subset[pick_shared(rows)] if any(r.get("full_score") for r in rows) else \
+            subset[max(range(len(rows)), key=lambda j: rows[j]["score"])]
+        for name, names in (("combined", signals), ("az_nas", list(AZ_NAS))):
+            if all(isinstance(r.get(n), float) for r in rows for n in names):
+                values = log_rank_sum(rows, names)
+                picks[f"{name} [{source}]"] = subset[max(range(len(rows)), key=lambda j: values[j])]
+    return picks
 
 
 def replay(run_dir: Path, table: NB201Table, oracle_k: List[int]) -> Dict[str, float]:
@@ -118,7 +143,8 @@ def replay(run_dir: Path, table: NB201Table, oracle_k: List[int]) -> Dict[str, f
 def replay_with_tau(run_dir: Path, table: NB201Table, oracle_k: List[int]) -> Dict[str, tuple]:
     """rule -> (benchmark accuracy of its pick, Kendall tau of its signal within the candidates)."""
     cands = load_candidates(run_dir)
-    top_k = run_config(run_dir).derive.top_k
+    derive_cfg = run_config(run_dir).derive
+    top_k = derive_cfg.top_k
     truth = [benchmark_acc(table, c["arch"]) for c in cands]
     picks = {"derive": (pick_derive(cands), None), "shared": (pick_shared(cands), None)}
     for name in signal_columns(cands):
@@ -131,6 +157,8 @@ def replay_with_tau(run_dir: Path, table: NB201Table, oracle_k: List[int]) -> Di
         picks["most_params"] = (max(range(len(cands)), key=lambda i: (size[i], -cands[i]["loss"])),
                                 kendall_tau(size, truth))
     picks["additive"] = (pick_additive(cands), None)
+    signals = list(derive_cfg.get("signals", ["shared"]))
+    picks.update({rule: (i, None) for rule, i in by_source(cands, signals, top_k).items()})
     for k in dict.fromkeys([top_k, *oracle_k]):
         picks[f"oracle_12ep@{k}"] = (pick_oracle_12ep(cands, table, k), None)
     return {rule: (truth[i], tau) for rule, (i, tau) in picks.items()}

@@ -141,7 +141,8 @@ def search_model(model: nn.Module, task, epochs: int = 10, strategy: str = "enas
     result = derive(model, strategy, task, derive_cfg.num_samples, derive_cfg.num_batches, derive_cfg.top_k,
                     derive_cfg.greedy, progress=lambda it: progress(it, show_progress, desc="derive"),
                     select=derive_cfg.select, signals=derive_cfg.signals, rank_by=derive_cfg.rank_by,
-                    record=derive_cfg.record, screen_samples=derive_cfg.screen_samples, constraint=limits,
+                    record=derive_cfg.record, screen_samples=derive_cfg.screen_samples,
+                    uniform_samples=derive_cfg.uniform_samples, constraint=limits,
                     predictor=learned, zero_cost=zero_cost)
     return {"architecture": result["architecture"], "score": result["score"], "history": history,
             "strategy": strategy, "candidates": result["candidates"]}

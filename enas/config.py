@@ -100,6 +100,7 @@ class DeriveConfig:
                                   # without taking part in the pick (ablations)
     rank_by: str = "shared"       # select=short_train: the signal that chooses its finalists
     screen_samples: int = 0       # >num_samples: sample this many, score the num_samples the predictor rates best
+    uniform_samples: int = 0      # add this many uniformly random candidates to the strategy's (exploration)
     short_train: ShortTrainConfig = field(default_factory=ShortTrainConfig)
 
 
@@ -120,7 +121,7 @@ class PredictorConfig:
     features: List[str] = field(default_factory=list)  # zero-cost proxies used beside the encoding
     ensemble: int = 5
     hidden: int = 64
-    steps: int = 300              # full-batch Adam steps per fit
+    steps: int = 150              # full-batch Adam steps per fit (two fits per epoch: held-out check, then all)
     holdout: float = 0.2          # share of the points held out to report its error each refit
     window: Optional[int] = None  # fit on the latest points only (rewards drift as shared weights train)
     min_points: int = 30          # evaluated architectures before it screens or guides

@@ -27,7 +27,7 @@ import json
 import math
 import re
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from torch import nn
 
@@ -60,20 +60,34 @@ def _check_select(select: str, signals: Sequence[str], rank_by: str) -> None:
             raise ValueError(f"unknown derive signal {name!r}; available: {', '.join(known)}")
 
 
-def _candidate_pool(strategy, num_samples: int, greedy: bool, constraint, predictor, screen_samples: int) -> List[Dict]:
+def _candidate_pool(strategy, num_samples: int, greedy: bool, constraint, predictor, screen_samples: int,
+                    uniform_samples: int) -> Tuple[List[Dict], Dict[str, str]]:
+    """The distinct candidates, and where each came from (greedy, strategy, uniform)."""
+    sources: Dict[str, str] = {}
     pool: List[Dict] = []
+
+    def add(archs, source):
+        for a in archs:
+            sources.setdefault(_key(a), source)
+        pool.extend(archs)
+
     if greedy and hasattr(strategy, "controller"):
-        pool += strategy.controller.sample_many(1, greedy=True).archs
-    pool += strategy.candidates(max(num_samples, screen_samples))
+        add(strategy.controller.sample_many(1, greedy=True).archs, "greedy")
+    add(strategy.candidates(max(num_samples, screen_samples)), "strategy")
     unique = list({_key(a): a for a in pool}.values())
     if constraint is not None:
         unique = constraint.filter(unique)
     if screen_samples > num_samples and predictor is not None and predictor.ready and len(unique) > num_samples:
         predicted, _ = predictor.predict(unique)
         unique = [unique[i] for i in sorted(range(len(unique)), key=lambda i: -predicted[i])[:num_samples]]
+    if uniform_samples:  # exploration beyond what the strategy proposes, within the budget
+        seen = {_key(a) for a in unique}
+        fresh = [a for a in strategy.uniform(uniform_samples) if _key(a) not in seen]
+        add(fresh, "uniform")
+        unique += list({_key(a): a for a in fresh}.values())
     if not unique:
         raise RuntimeError("derive has no candidate: every sampled architecture was outside the budget")
-    return unique
+    return unique, sources
 
 
 def _add_signals(rows: List[Dict], needed: Sequence[str], zero_cost, predictor) -> None:
@@ -102,23 +116,25 @@ def _add_signals(rows: List[Dict], needed: Sequence[str], zero_cost, predictor) 
 
 def derive(model: nn.Module, strategy, task, num_samples: int = 100, num_batches: int = 10, top_k: int = 5,
            greedy: bool = True, progress=None, select: str = "shared", signals: Sequence[str] = ("shared",),
-           rank_by: str = "shared", record: Sequence[str] = (), screen_samples: int = 0, constraint=None,
-           predictor=None, zero_cost=None, short_train=None) -> Dict:
+           rank_by: str = "shared", record: Sequence[str] = (), screen_samples: int = 0, uniform_samples: int = 0,
+           constraint=None, predictor=None, zero_cost=None, short_train=None) -> Dict:
     """Returns ``{"architecture", "score", "candidates"}``; candidates are ranked best first by shared
     weights, each with its signals, and ``selected`` marks the pick.
 
     ``task.score`` gives each candidate a ``score`` (higher is better: accuracy, exp(-loss), or
     80 / perplexity for language models) and a ``loss`` that breaks ties. ``record`` names signals
-    computed and written for every candidate without taking part in the pick (ablations).
+    computed and written for every candidate without taking part in the pick (ablations);
+    ``uniform_samples`` adds that many uniformly random candidates to the strategy's (column ``source``).
     ``short_train(archs)`` returns the architecture that successive halving keeps (select=short_train).
     """
     _check_select(select, [*signals, *record], rank_by)
-    unique = _candidate_pool(strategy, num_samples, greedy, constraint, predictor, screen_samples)
+    unique, sources = _candidate_pool(strategy, num_samples, greedy, constraint, predictor, screen_samples,
+                                      uniform_samples)
     batches = task.fixed_batches(num_batches)
     scored = []
     for arch in (progress(unique) if progress else unique):
         activate(model, arch)
-        scored.append({"architecture": arch, **task.score(model, batches)})
+        scored.append({"architecture": arch, **task.score(model, batches), "source": sources[_key(arch)]})
         if predictor is not None:
             predictor.observe(arch, scored[-1]["score"])
     scored.sort(key=lambda r: (-r["score"], r["loss"]))

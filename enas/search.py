@@ -221,7 +221,8 @@ def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=No
                     derive_cfg.greedy, progress=lambda it: progress(it, show, desc="derive"),
                     select=derive_cfg.get("select", "shared"), signals=derive_cfg.get("signals", ["shared"]),
                     rank_by=derive_cfg.get("rank_by", "shared"), record=derive_cfg.get("record", []),
-                    screen_samples=derive_cfg.get("screen_samples", 0), constraint=strategy.constraint,
+                    screen_samples=derive_cfg.get("screen_samples", 0),
+                    uniform_samples=derive_cfg.get("uniform_samples", 0), constraint=strategy.constraint,
                     predictor=strategy.predictor, zero_cost=zero_cost, short_train=short_train)
     best = result["score"]
     metrics = {"derive_score": best.get("full_score", best["score"]), "derive_candidates": len(result["candidates"])}

@@ -61,7 +61,7 @@ class Surrogate:
     """
 
     def __init__(self, decisions: Sequence[Decision], extra: Sequence[str] = (), ensemble: int = 5,
-                 hidden: int = 64, steps: int = 300, lr: float = 0.01, weight_decay: float = 1e-4,
+                 hidden: int = 64, steps: int = 150, lr: float = 0.01, weight_decay: float = 1e-4,
                  holdout: float = 0.2, window: Optional[int] = None, seed: int = 0):
         if ensemble < 1 or hidden < 1 or steps < 1:
             raise ValueError("predictor: ensemble, hidden and steps must be >= 1")
@@ -71,7 +71,7 @@ class Surrogate:
         self.ensemble, self.hidden, self.steps, self.lr, self.weight_decay = ensemble, hidden, steps, lr, weight_decay
         self.holdout, self.window, self.seed = holdout, window, seed
         self.points: List[Tuple[List[float], float]] = []  # (features, target)
-        self.nets: List[nn.Module] = []
+        self.net: Optional[Ensemble] = None
         self._stats: Optional[Tuple[torch.Tensor, torch.Tensor, float, float]] = None
         self.fits = 0
 
@@ -93,7 +93,7 @@ class Surrogate:
 
     @property
     def fitted(self) -> bool:
-        return bool(self.nets)
+        return self.net is not None
 
     # ---------------------------------------------------------------------------------------- #
     def _data(self) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -106,29 +106,22 @@ class Surrogate:
         mean, std = x.mean(0), x.std(0).clamp_min(1e-6) if len(x) > 1 else torch.ones(x.shape[1])
         y_mean, y_std = float(y.mean()), float(y.std()) if len(y) > 1 and float(y.std()) > 0 else 1.0
         xn, yn = (x - mean) / std, (y - y_mean) / y_std
-        nets = []
-        for _ in range(self.ensemble):
-            net = nn.Sequential(nn.Linear(x.shape[1], self.hidden), nn.ReLU(), nn.Linear(self.hidden, self.hidden),
-                                nn.ReLU(), nn.Linear(self.hidden, 1))
-            with torch.no_grad():
-                for p in net.parameters():  # seeded init from the private generator
-                    bound = 1.0 / math.sqrt(p.shape[-1]) if p.dim() > 1 else 0.1
-                    p.uniform_(-bound, bound, generator=gen)
-            opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            for _ in range(self.steps):
-                opt.zero_grad(set_to_none=True)
-                loss = ((net(xn).squeeze(1) - yn) ** 2).mean()
-                loss.backward()
-                opt.step()
-            nets.append(net.eval())
-        return nets, (mean, std, y_mean, y_std)
+        net = Ensemble(self.ensemble, x.shape[1], self.hidden, gen)
+        opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        for _ in range(self.steps):
+            opt.zero_grad(set_to_none=True)
+            # Members share no parameter and Adam is elementwise: this trains each on its own loss.
+            loss = ((net(xn) - yn) ** 2).mean(1).sum()
+            loss.backward()
+            opt.step()
+        return net.eval(), (mean, std, y_mean, y_std)
 
     @staticmethod
-    def _predict(nets, stats, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def _predict(net, stats, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
         mean, std, y_mean, y_std = stats
         with torch.no_grad():
-            preds = torch.stack([net((x - mean) / std).squeeze(1) for net in nets]) * y_std + y_mean
-        return preds.mean(0), preds.std(0) if len(nets) > 1 else torch.zeros(x.shape[0])
+            preds = net((x - mean) / std) * y_std + y_mean
+        return preds.mean(0), preds.std(0) if preds.shape[0] > 1 else torch.zeros(x.shape[0])
 
     def fit(self) -> Dict[str, float]:
         """Refit on the points so far; returns the held-out Kendall tau and RMSE (NaN when too few)."""
@@ -142,11 +135,11 @@ class Surrogate:
         if n_out >= 5:
             order = torch.randperm(len(y), generator=gen)
             held, kept = order[:n_out], order[n_out:]
-            nets, stats = self._train(x[kept], y[kept], gen)
-            pred, _ = self._predict(nets, stats, x[held])
+            net, stats = self._train(x[kept], y[kept], gen)
+            pred, _ = self._predict(net, stats, x[held])
             report["predictor_tau"] = kendall_tau(pred.tolist(), y[held].tolist())
             report["predictor_rmse"] = float(((pred - y[held]) ** 2).mean().sqrt())
-        self.nets, self._stats = self._train(x, y, gen)
+        self.net, self._stats = self._train(x, y, gen)
         return report
 
     def predict(self, archs: Sequence[Mapping], extras: Optional[Sequence[Mapping[str, float]]] = None
@@ -158,20 +151,41 @@ class Surrogate:
             return [], []
         extras = extras if extras is not None else [None] * len(archs)
         x = torch.tensor([self.features(a, e) for a, e in zip(archs, extras)], dtype=torch.float32)
-        mean, spread = self._predict(self.nets, self._stats, x)
+        mean, spread = self._predict(self.net, self._stats, x)
         return mean.tolist(), spread.tolist()
 
     # ---------------------------------------------------------------------------------------- #
     def state_dict(self) -> dict:
         return {"points": list(self.points), "fits": self.fits,
-                "nets": [n.state_dict() for n in self.nets], "stats": self._stats}
+                "net": self.net.state_dict() if self.net is not None else None, "stats": self._stats}
 
     def load_state_dict(self, state: dict) -> None:
-        self.points, self.fits = [tuple(p) for p in state["points"]], state["fits"]
-        self.nets, self._stats = [], state["stats"]
-        for sd in state["nets"]:
-            width = sd["0.weight"].shape[1]
-            net = nn.Sequential(nn.Linear(width, self.hidden), nn.ReLU(), nn.Linear(self.hidden, self.hidden),
-                                nn.ReLU(), nn.Linear(self.hidden, 1))
-            net.load_state_dict(sd)
-            self.nets.append(net.eval())
+        self.points, self.fits, self._stats = [tuple(p) for p in state["points"]], state["fits"], state["stats"]
+        self.net = None
+        if state["net"] is not None:
+            w1 = state["net"]["w1"]
+            self.net = Ensemble(w1.shape[0], w1.shape[1], w1.shape[2], torch.Generator())
+            self.net.load_state_dict(state["net"])
+            self.net.eval()
+
+
+class Ensemble(nn.Module):
+    """``members`` independent MLPs (in -> hidden -> hidden -> 1, ReLU), run as one batched network:
+    one kernel per layer for all members instead of one per member (fitting is launch-bound on a CPU)."""
+
+    def __init__(self, members: int, d_in: int, hidden: int, gen: torch.Generator):
+        super().__init__()
+
+        def uniform(*shape, fan_in):  # nn.Linear's default range, from the private generator
+            bound = 1.0 / math.sqrt(fan_in)
+            return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound, generator=gen))
+        self.w1, self.b1 = uniform(members, d_in, hidden, fan_in=d_in), uniform(members, 1, hidden, fan_in=d_in)
+        self.w2, self.b2 = uniform(members, hidden, hidden, fan_in=hidden), uniform(members, 1, hidden, fan_in=hidden)
+        self.w3, self.b3 = uniform(members, hidden, 1, fan_in=hidden), uniform(members, 1, 1, fan_in=hidden)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, d_in) -> (members, n)."""
+        h = x.unsqueeze(0).expand(self.w1.shape[0], -1, -1)
+        h = torch.relu(torch.baddbmm(self.b1, h, self.w1))
+        h = torch.relu(torch.baddbmm(self.b2, h, self.w2))
+        return torch.baddbmm(self.b3, h, self.w3).squeeze(-1)
