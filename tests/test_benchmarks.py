@@ -205,3 +205,45 @@ def test_nb201_full_budget_experiment_runs_as_shipped_for_a_few_steps(tmp_path):
     rows = list(csv.DictReader((tmp_path / "metrics.csv").read_text().splitlines()))
     assert len(rows) == 2 and not rows[0].get("reward") and float(rows[1]["reward"]) > 0  # controller after warm-up
     assert load_architecture(tmp_path / "architecture.json") == result["architecture"]
+
+
+def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp_path):
+    """Each signal column of derive_candidates.csv becomes a rule with its tau within the candidates; the
+    strategy's and the uniform candidates are also judged apart; --baseline adds the no-search rows."""
+    nb201 = shared_data("nasbench201")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nb201_pick import no_search, replay_with_tau
+    from enas.benchmark import NB201Table
+    from supernet import from_nb201_string
+
+    table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
+    cells = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+             "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+             "|nor_conv_1x1~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|",
+             "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|"]
+    acc = [table.lookup(c)["cifar10_test_acc"] for c in cells]
+    run = tmp_path / "out" / "enas_seed4"
+    run.mkdir(parents=True)
+    columns = ["rank", "score", "loss", "full_score", "full_loss", "source", "shared", "zico", "params", "combined",
+               "selected", "architecture"]
+    # shared weights prefer the skips; zico ranks like the benchmark; combined picked cell 2; the last is uniform
+    rows = [[0, 0.9, 0.1, 0.8, 0.2, "strategy", 0.9, 1, 5, 2, "", cells[1]],
+            [1, 0.8, 0.2, 0.7, 0.3, "greedy", 0.8, 4, 9, 1, "", cells[0]],
+            [2, 0.7, 0.3, "", "", "strategy", 0.7, 3, 2, 3, 1, cells[2]],
+            [3, 0.6, 0.4, "", "", "uniform", 0.6, 2, 1, 0, "", cells[3]]]
+    with open(run / "derive_candidates.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        writer.writerows(r[:-1] + [json.dumps(from_nb201_string(r[-1]))] for r in rows)
+    (run / "config.yaml").write_text("seed: 4\nderive:\n  top_k: 2\n  signals: [shared, zico]\n")
+    result = replay_with_tau(run, table, oracle_k=[4])
+    assert result["derive"][0] == acc[2] and result["shared"][0] == acc[1]
+    from enas.predictors.ranking import kendall_tau
+    in_rows = [acc[1], acc[0], acc[2], acc[3]]
+    assert result["zico"] == (acc[0], pytest.approx(kendall_tau([1, 4, 3, 2], in_rows)))
+    assert result["params"][0] == acc[0] and result["combined"][0] == acc[2]
+    assert result["combined [strategy]"][0] == acc[0]  # shared and zico, both ranked within the 3 strategy cells
+    assert result["shared [uniform]"][0] == acc[3]
+    pool = [{"arch_str": c, "acc": a, "zico": z, "params": p} for c, a, z, p in zip(cells, acc, [4, 1, 3, 2], [9, 5, 2, 1])]
+    assert no_search(pool, "zico", 4, seed=0) == acc[0]
+    assert no_search(pool, "params", 1, seed=0) in acc

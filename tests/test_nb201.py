@@ -110,3 +110,29 @@ def test_controller_learns_from_table_rewards_alone(table):
         assert last > first + 5.0, (seed, first, last)  # percentage points of 12-epoch accuracy
         tops.append(table.top_percent(max(seen)[1]))
     assert sum(t <= 1.0 for t in tops) >= 2, tops
+
+
+def test_budget_experiment_allows_exactly_the_parameters_of_a_two_conv_cell():
+    """nb201_cpu_proxy_budget: the parameters of a cell with two nor_conv_3x3 and no nor_conv_1x1, at the
+    searched size; cells with a third conv (of any kind) exceed it."""
+    from conftest import compose_config
+    from enas.predictors.zero_cost import child_parameters
+
+    cfg = compose_config("search", ["experiment=nb201_cpu_proxy_budget"])
+    model = S.create_space("nb201", C=cfg.space.C, N=cfg.space.N)
+    two_convs = S.from_nb201_string("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|")
+    assert cfg.constraint.max_params == child_parameters(model, two_convs)
+    three = S.from_nb201_string("|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|nor_conv_1x1~2|")
+    assert child_parameters(model, three) > cfg.constraint.max_params
+
+
+def test_budgeted_subspace_percentiles(table):
+    """The budget of nb201_cpu_proxy_budget admits 11,455 cells, best 93.91, top 5% from 92.47."""
+    from enas.constraints import Constraint
+
+    model = S.create_space("nb201", C=8, N=1)
+    constraint = Constraint(model, max_params=42930)
+    values = table.within_budget(constraint)
+    assert len(values) == 11455 and values[-1] == pytest.approx(93.91, abs=0.01)
+    assert table.quantile(5, values=values) == pytest.approx(92.47, abs=0.01)
+    assert table.top_percent(93.91, values=values) < 0.01
