@@ -110,6 +110,9 @@ class ENASStrategy(RandomStrategy):
     def _screened(self, archs: List[Dict], reward_fn: Callable[[Dict], float]) -> List[float]:
         """Rewards of one update's samples: evaluate the ``screen_keep`` the predictor rates best,
         use its estimate for the others (all are evaluated until the predictor is ready)."""
+        if self.screen_keep and self.predictor is not None and not self.predictor.ready \
+                and len(self.predictor) >= self.predictor.min_points:
+            self.predictor.refit()  # enough points: screen from now on, not from the next epoch
         if not self.screen_keep or self.predictor is None or not self.predictor.ready:
             self._evaluated += len(archs)
             return [reward_fn(a) for a in archs]

@@ -36,12 +36,13 @@ def rows(path, name="metrics.csv"):
 def test_screening_evaluates_only_what_the_predictor_keeps(tmp_path):
     """Once the predictor has its points, each controller update evaluates screen_keep of its samples;
     the predictor refits every epoch and reports its held-out error; phase times are logged."""
-    run(tmp_path, "trainer.epochs=3", "controller.train_steps=4", "controller.num_aggregate=5",
-        "controller.screen_keep=1", "predictor.enabled=true", "predictor.min_points=20", "predictor.steps=20")
+    run(tmp_path, "trainer.epochs=3", "controller.train_steps=6", "controller.num_aggregate=5",
+        "controller.screen_keep=1", "predictor.enabled=true", "predictor.min_points=10", "predictor.steps=20")
     metrics = rows(tmp_path)
-    assert [float(r["rewards_evaluated"]) for r in metrics] == [20, 4, 4]  # 4 updates x 5, then x 1
+    # 6 updates x 5 samples: all evaluated until the predictor has its 10 points (after 2 updates), then 1 each
+    assert [float(r["rewards_evaluated"]) for r in metrics] == [14, 6, 6]
     assert all(float(r["shared_seconds"]) > 0 and float(r["controller_seconds"]) > 0 for r in metrics)
-    assert float(metrics[-1]["predictor_points"]) == 28 and -1 <= float(metrics[-1]["predictor_tau"]) <= 1
+    assert float(metrics[-1]["predictor_points"]) == 26 and -1 <= float(metrics[-1]["predictor_tau"]) <= 1
 
 
 def test_screening_needs_the_predictor(tmp_path):
