@@ -95,7 +95,7 @@ def _settings(cls, value, **defaults):
     return replace(base, **value)
 
 
-def search_model(model: nn.Module, task, epochs: int = 10, strategy: str = "enas",
+def search_model(model: nn.Module, task, epochs: Optional[int] = None, strategy: str = "enas",
                  trainer: Union[TrainerConfig, Dict, None] = None, controller: Union[ControllerConfig, Dict, None] = None,
                  derive_settings: Union[DeriveConfig, Dict, None] = None, seed: int = 0, show_progress: bool = False,
                  constraint: Union[ConstraintConfig, Dict, None] = None, predictor: Union[PredictorConfig, Dict, None] = None,
@@ -103,14 +103,16 @@ def search_model(model: nn.Module, task, epochs: int = 10, strategy: str = "enas
                  build_space: Optional[Callable[[], nn.Module]] = None) -> Dict:
     """Search ``model`` on ``task``; returns ``{"architecture", "score", "history", "strategy", "candidates"}``.
 
-    ``constraint`` bounds the child (``max_params``; ``max_flops`` needs ``example_input``, one input
+    ``epochs`` (default 10) overrides ``trainer``'s own when given. ``constraint`` bounds the child (``max_params``; ``max_flops`` needs ``example_input``, one input
     with its batch dimension); ``predictor`` (fields of `enas.config.PredictorConfig`) turns on the
     learned predictor. Zero-cost signals in ``derive_settings`` are computed on ``proxy_batches``
     (default: the first two training batches) with a freshly initialised copy of ``model``, or of
     ``build_space()`` when given.
     """
-    trainer = _settings(TrainerConfig, trainer, epochs=epochs, t0=None, aux_weight=0.0, channels_last=False,
+    trainer = _settings(TrainerConfig, trainer, epochs=10, t0=None, aux_weight=0.0, channels_last=False,
                         progress=show_progress)
+    if epochs is not None:  # given explicitly, it wins over the trainer settings' own
+        trainer = replace(trainer, epochs=epochs)
     controller = _settings(ControllerConfig, controller)
     derive_cfg = _settings(DeriveConfig, derive_settings, num_batches=1)
     budget = _settings(ConstraintConfig, constraint)

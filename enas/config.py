@@ -7,6 +7,7 @@ an error naming the key. Defaults here are the ENAS micro search settings (offic
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any, Dict, List, Optional
 
@@ -31,7 +32,7 @@ class TrainerConfig:
     decay_rate: float = 1.0       # schedule=decay: factor per epoch (official PTB: 0.95)
     momentum: float = 0.9
     nesterov: bool = True
-    weight_decay: float = 1e-4
+    weight_decay: float = 2e-4    # official micro l2_reg 1e-4 on the loss = SGD weight decay 2e-4
     grad_clip: float = 5.0
     optimizer: str = "sgd"        # sgd | adam (sgd for every CIFAR setting; some language models use others)
     aux_weight: float = 0.4       # auxiliary-head loss weight (needs space.aux_head=true)
@@ -188,6 +189,7 @@ class SearchConfig:
     benchmark: Optional[str] = None   # nb201: look the derived cell up in the NAS-Bench-201 table
     benchmark_file: Optional[str] = None
     tune_malloc: bool = True      # glibc: keep freed activations mapped (see enas/_malloc.py)
+    keep_every: int = 0           # also keep checkpoints/epoch_{n}.pt every this many epochs (0: last.pt only)
 
 
 @dataclass
@@ -202,6 +204,7 @@ class TrainConfig:
     output_dir: Optional[str] = None
     task_name: str = "train"
     tune_malloc: bool = True
+    keep_every: int = 0           # also keep checkpoints/epoch_{n}.pt every this many epochs (0: last.pt only)
 
 
 @dataclass
@@ -233,6 +236,9 @@ def check_config(cfg, path: str = "") -> None:
 
 
 def register_configs() -> None:
+    # ${pid:} in the run folder's name: two runs started in the same second get two folders.
+    if not OmegaConf.has_resolver("pid"):
+        OmegaConf.register_new_resolver("pid", lambda: os.getpid())
     cs = ConfigStore.instance()
     cs.store(name="search_schema", node=SearchConfig)
     cs.store(name="train_schema", node=TrainConfig)

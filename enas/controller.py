@@ -122,6 +122,9 @@ class Controller(nn.Module):
         return x, new_state
 
     def _squash(self, logits: torch.Tensor, layer: bool) -> torch.Tensor:
+        if not torch.isfinite(logits).all():
+            raise FloatingPointError("the controller's logits are not finite (NaN or inf): its weights diverged; "
+                                     "lower controller.lr or set controller.grad_clip")
         if self.temperature:
             logits = logits / self.temperature
         if self.tanh_constant:
@@ -229,7 +232,9 @@ class Controller(nn.Module):
                 idx = logp.argmax(-1)
             else:
                 idx = torch.multinomial(logp.exp(), 1).squeeze(1)
-            ent = ent - torch.nan_to_num(logp.exp() * logp).sum(-1)
+            # masked entries have p = 0 and log p = -inf: 0 * -inf is NaN, in the gradient too, so
+            # they are left out of the product rather than patched after it
+            ent = ent - torch.where(taken, torch.zeros_like(logp), logp.exp() * logp.masked_fill(taken, 0.0)).sum(-1)
             taken = taken.scatter(1, idx[:, None], True)
             order.append(idx)
         per_order = []

@@ -26,7 +26,7 @@ from typing import Dict, Iterator, Optional, Tuple
 import numpy as np
 import torch
 
-__all__ = ["load_cifar10", "search_split", "ImageLoader", "Augment", "CIFAR10_MEAN", "CIFAR10_STD"]
+__all__ = ["load_cifar10", "search_split", "ImageLoader", "Augment", "CIFAR10_MEAN", "CIFAR10_STD", "check_labels"]
 
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
@@ -52,13 +52,18 @@ def _decode_jpegs(path: Path) -> np.ndarray:
     key = hashlib.sha1(f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:16]
     cached = _cache_dir() / f"{path.stem}-{key}.npy"
     if cached.is_file():
-        return np.load(cached)
-    from PIL import Image
+        try:
+            return _load_array(cached)
+        except ValueError:  # a torn cache file: decode again
+            cached.unlink(missing_ok=True)
+    from PIL import Image, UnidentifiedImageError
 
-    z = np.load(path)
-    jpeg, offsets = z["jpeg"], z["offsets"]
-    images = np.stack([np.asarray(Image.open(io.BytesIO(jpeg[offsets[i]:offsets[i + 1]].tobytes())).convert("RGB"))
-                       for i in range(len(offsets) - 1)])
+    jpeg, offsets = _load_array(path, "jpeg"), _load_array(path, "offsets")
+    try:
+        images = np.stack([np.asarray(Image.open(io.BytesIO(jpeg[offsets[i]:offsets[i + 1]].tobytes())).convert("RGB"))
+                           for i in range(len(offsets) - 1)])
+    except (UnidentifiedImageError, OSError, ValueError) as err:
+        raise ValueError(f"{path}: an image could not be decoded ({err}); the file is corrupt") from None
     cached.parent.mkdir(parents=True, exist_ok=True)
     tmp = cached.with_suffix(f".{os.getpid()}.tmp.npy")
     np.save(tmp, images)
@@ -66,19 +71,43 @@ def _decode_jpegs(path: Path) -> np.ndarray:
     return images
 
 
-def _to_tensors(x_nhwc: np.ndarray, y: np.ndarray) -> Split:
+def _to_tensors(x_nhwc: np.ndarray, y: np.ndarray, what: str = "data") -> Split:
+    x_nhwc, y = np.asarray(x_nhwc), np.asarray(y)
+    if x_nhwc.ndim != 4 or x_nhwc.shape[-1] not in (1, 3):
+        raise ValueError(f"{what}: images must be an array (N, height, width, 3), got shape {x_nhwc.shape}")
+    if x_nhwc.dtype != np.uint8:
+        raise ValueError(f"{what}: images must be uint8 pixels, got {x_nhwc.dtype}")
+    if y.ndim != 1 or len(y) != len(x_nhwc):
+        raise ValueError(f"{what}: {len(x_nhwc)} images but labels of shape {y.shape}: counts must match")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise ValueError(f"{what}: labels must be integers, got {y.dtype}")
     x = torch.from_numpy(np.require(x_nhwc, requirements=["C", "W"])).permute(0, 3, 1, 2).contiguous()
-    return x, torch.as_tensor(np.asarray(y), dtype=torch.long)
+    return x, torch.as_tensor(y, dtype=torch.long)
+
+
+def _load_array(path: Path, key: Optional[str] = None) -> np.ndarray:
+    """np.load that names the file when it is truncated or not a numpy file."""
+    try:
+        data = np.load(path, allow_pickle=False)
+        return data[key] if key is not None else data
+    except (ValueError, OSError, EOFError, KeyError) as err:
+        raise ValueError(f"{path} is corrupt or not a numpy file ({err})") from None
 
 
 def _load_npz_layout(root: Path) -> Dict[str, Split]:
     splits = {}
     for split in ("train", "test"):
-        if (root / f"{split}_x.npy").is_file():
-            x = np.load(root / f"{split}_x.npy")
+        pixels, jpegs, labels = root / f"{split}_x.npy", root / f"{split}_jpeg.npz", root / f"{split}_y.npy"
+        if pixels.is_file():
+            x = _load_array(pixels)
+        elif jpegs.is_file():
+            x = _decode_jpegs(jpegs)
         else:
-            x = _decode_jpegs(root / f"{split}_jpeg.npz")
-        splits[split] = _to_tensors(x, np.load(root / f"{split}_y.npy"))
+            raise FileNotFoundError(f"data.root={str(root)!r} has no {split} images: neither {pixels.name} nor "
+                                    f"{jpegs.name} is there")
+        if not labels.is_file():
+            raise FileNotFoundError(f"data.root={str(root)!r} has {split} images but no {labels.name}")
+        splits[split] = _to_tensors(x, _load_array(labels), f"{root} ({split})")
     return splits
 
 
@@ -88,6 +117,15 @@ def _load_torchvision(root: Path, download: bool) -> Dict[str, Split]:
     return {split: _to_tensors(ds.data, ds.targets)
             for split, ds in (("train", CIFAR10(str(root), train=True, download=download)),
                               ("test", CIFAR10(str(root), train=False, download=download)))}
+
+
+def check_labels(splits: Dict[str, Split], num_classes: int, where: str) -> None:
+    """Every label in 0..num_classes-1, or an error naming the split and the offending value."""
+    for split, (_, y) in splits.items():
+        if len(y) and (int(y.min()) < 0 or int(y.max()) >= num_classes):
+            bad = int(y.min()) if int(y.min()) < 0 else int(y.max())
+            raise ValueError(f"{where} ({split}): label {bad} is outside 0..{num_classes - 1} (data.num_classes="
+                             f"{num_classes})")
 
 
 def load_cifar10(source: str = "auto", root: Optional[str] = None, download: bool = False) -> Dict[str, Split]:

@@ -21,13 +21,15 @@ from torch import nn
 from supernet import ArchitectureError, freeze, load_architecture, use_running_stats
 
 from .config import check_config
-from .checkpoint import load_checkpoint, resolve_resume, rng_state, save_checkpoint, set_rng_state
+from . import distributed
+from .checkpoint import RunLock, load_checkpoint, resolve_resume, rng_state, save_checkpoint, set_rng_state
 from .run import MetricsLogger, output_dir, resolve_device, seed_everything
-from .search import _runs_root, build_supernet, to_memory_format
+from .search import _runs_root, build_supernet, refuse_changed_config, to_memory_format
 from .tasks import build_task
 from .training import make_optimizer, make_scheduler, train_epoch
+from .validate import validate_values
 
-__all__ = ["retrain", "build_child", "EarlyStopping"]
+__all__ = ["retrain", "build_child", "check_architecture_file", "EarlyStopping"]
 
 log = logging.getLogger("enas")
 
@@ -82,25 +84,58 @@ class EarlyStopping:
         self.best_state = state["best_state"]
 
 
+def check_architecture_file(space_cfg, architecture: str) -> None:
+    """Fail before any data loads if the architecture file is missing, empty, not JSON, from another
+    space, or does not fit this space (decisions do not depend on the data, so default sizes do)."""
+    path = Path(architecture).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"architecture={architecture!r}: no such file (use the architecture.json a search wrote)")
+    if not path.read_text().strip():
+        raise ArchitectureError(f"{path} is empty: expected the architecture.json a search wrote")
+    spec = OmegaConf.to_container(space_cfg, resolve=True) if not isinstance(space_cfg, dict) else dict(space_cfg)
+    spec.pop("vocab_size", None)
+    supernet, _ = build_supernet(spec, torch.device("cpu"))
+    load_architecture(path, supernet)
+
+
 def retrain(cfg) -> Dict:
     check_config(cfg)
-    device = resolve_device(cfg.device)
+    validate_values(cfg)
+    device = distributed.setup(resolve_device(cfg.device))
+    check_architecture_file(cfg.space, cfg.architecture)
     resume_from = resolve_resume(cfg.resume, _runs_root(cfg))
+    state = None
+    if resume_from:
+        state = load_checkpoint(resume_from, device)
+        refuse_changed_config(state, cfg, resume_from)
     out = resume_from.parent.parent if resume_from else output_dir(cfg)
+    lock = RunLock(out).acquire() if distributed.is_main() else None  # one writer per run folder
+    try:
+        return _retrain(cfg, device, out, state, resume_from)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def _retrain(cfg, device: torch.device, out: Path, state: Optional[Dict], resume_from) -> Dict:
+    """Under torchrun every rank trains the same child on its shard of each batch (gradients averaged,
+    as the search's shared-weights step); rank 0 alone writes."""
+    main = distributed.is_main()
     seed_everything(cfg.seed)
     task, info = build_task(cfg, device, "retrain")
     model, space, arch = build_child(cfg.space, cfg.architecture, device, info)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     to_memory_format(model, cfg.trainer)
     optimizer = make_optimizer(model, cfg.trainer)
     scheduler = make_scheduler(optimizer, cfg.trainer)
-    logger = MetricsLogger(out, resume=bool(resume_from))
+    logger = MetricsLogger(out, resume=bool(resume_from)) if main else None
     params = _parameters(model)
     log.info("standalone child of %s %s: %.3fM parameters (without auxiliary head); outputs in %s",
              space["name"], space["kwargs"], params / 1e6, out)
     stopper = EarlyStopping(cfg.trainer.get("early_stop", 0))
     start = 0
-    if resume_from:
-        state = load_checkpoint(resume_from, device)
+    if state is not None:
         if state.get("space") != space or state.get("architecture") != arch:
             raise ValueError(f"cannot resume {resume_from}: it trained another space or architecture")
         model.load_state_dict(state["model"])
@@ -110,8 +145,10 @@ def retrain(cfg) -> Dict:
         if state.get("early_stop"):
             stopper.load_state_dict(state["early_stop"])
         start = state["epoch"] + 1
-        logger.truncate(state["epoch"])
-    OmegaConf.save(cfg, out / "config.yaml")
+        if main:
+            logger.truncate(state["epoch"])
+    if main:
+        OmegaConf.save(cfg, out / "config.yaml")
     row: Dict = {}
     for epoch in range(start, cfg.trainer.epochs):
         if stopper.stopped:
@@ -125,13 +162,15 @@ def retrain(cfg) -> Dict:
             stopper.update(row["valid_score"], epoch, model)
         row.update({f"test_{k}": v for k, v in task.evaluate(model, task.test).items()})
         row["epoch_seconds"] = time.time() - began
+        if not main:
+            continue
         logger.log(row)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
         save_checkpoint({"model": model.state_dict(), "w_optim": optimizer.state_dict(),
                          "lr_sched": scheduler.state_dict(), "epoch": epoch, "rng": rng_state(),
                          "config": OmegaConf.to_container(cfg, resolve=True), "space": space, "architecture": arch,
                          "early_stop": stopper.state_dict()},
-                        out / "checkpoints", epoch)
+                        out / "checkpoints", epoch, keep_every=cfg.get("keep_every", 0))
         if stopper.stopped:
             log.info("early stop after epoch %d: no better validation score for %d epochs (best: epoch %d, %.4g)",
                      epoch, stopper.patience, stopper.best_epoch, stopper.best)
@@ -145,6 +184,9 @@ def retrain(cfg) -> Dict:
               "params_with_aux": sum(p.numel() for p in model.parameters()), "epochs": cfg.trainer.epochs,
               **({"best_epoch": stopper.best_epoch, "stopped_early": stopper.stopped} if stopper.patience else {}),
               "space": space, "architecture": arch, "out_dir": str(out)}
+    distributed.cleanup()
+    if not main:
+        return result
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     logger.close()
     shown = ", ".join(f"{k[len('test_'):]} {v:.4f}" for k, v in tested.items())

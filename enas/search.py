@@ -28,16 +28,17 @@ from . import distributed
 from .assemble import (build_constraint, build_predictor, build_short_train, build_zero_cost, derive_signals,
                        example_input, predictor_options)
 from .config import check_config
-from .checkpoint import load_checkpoint, resolve_resume, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import RunLock, load_checkpoint, resolve_resume, rng_state, save_checkpoint, set_rng_state
 from .derive import derive, write_architecture
 from .run import MetricsLogger, output_dir, progress, resolve_device, seed_everything
 from .constraints import measure_child
 from .strategy import create_strategy
 from .tasks import build_task
 from .training import make_optimizer, make_scheduler, train_epoch
+from .validate import RESUME_MAY_CHANGE, config_differences, validate_values
 
 __all__ = ["search", "search_epoch", "build_supernet", "build_search", "controller_kwargs", "run_derive",
-           "to_memory_format"]
+           "to_memory_format", "refuse_changed_config"]
 
 log = logging.getLogger("enas")
 
@@ -96,9 +97,32 @@ def _runs_root(cfg) -> Path:
 def search(cfg) -> Dict:
     """Run a whole search from a config (see ``conf/search.yaml``); returns the final metrics."""
     check_config(cfg)
+    validate_values(cfg)
     device = distributed.setup(resolve_device(cfg.device))
     resume_from = resolve_resume(cfg.resume, _runs_root(cfg))
+    state = None
+    if resume_from:  # before any data loads: is this the run's own configuration?
+        state = load_checkpoint(resume_from, device)
+        refuse_changed_config(state, cfg, resume_from)
     out = resume_from.parent.parent if resume_from else output_dir(cfg)
+    lock = RunLock(out).acquire() if distributed.is_main() else None  # one writer per run folder
+    try:
+        return _search(cfg, device, out, state, resume_from)
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+def refuse_changed_config(state: Dict, cfg, path) -> None:
+    """A resumed run continues the stored configuration; only `RESUME_MAY_CHANGE` keys may differ."""
+    diffs = config_differences(state.get("config", {}), cfg)
+    if diffs:
+        raise ValueError(f"cannot resume {path}: this configuration changes what the run was doing ("
+                         f"{'; '.join(diffs)}). Only {', '.join(RESUME_MAY_CHANGE)} may change at resume; "
+                         "start a new run for anything else")
+
+
+def _search(cfg, device: torch.device, out: Path, state: Optional[Dict], resume_from: Optional[Path]) -> Dict:
     task, split, model, space, strategy = build_search(cfg, device)
     main = distributed.is_main()
     optimizer = make_optimizer(model, cfg.trainer)
@@ -108,8 +132,8 @@ def search(cfg) -> Dict:
     log.info("search space %s %s: %d decisions, %.3g architectures, %d shared parameters; outputs in %s",
              space["name"], space["kwargs"], len(decs), count_architectures(decs), count_parameters(model), out)
     start = 0
-    if resume_from:
-        start = _restore(load_checkpoint(resume_from, device), model, strategy, optimizer, scheduler, space)
+    if state is not None:
+        start = _restore(state, model, strategy, optimizer, scheduler, space)
         if main:
             logger.truncate(start - 1)
         log.info("resumed from %s at epoch %d", resume_from, start)
@@ -124,7 +148,7 @@ def search(cfg) -> Dict:
         log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in row.items()
                                                   if isinstance(v, float) and v is not None))
         save_checkpoint(_state(model, strategy, optimizer, scheduler, epoch, (epoch + 1) * steps, cfg, space, split),
-                        out / "checkpoints", epoch)
+                        out / "checkpoints", epoch, keep_every=cfg.get("keep_every", 0))
     result = {}
     if main:  # rank 0 derives and writes; the others wait for it in cleanup()
         result = run_derive(model, strategy, task, cfg.derive, out, space, cfg)
@@ -151,7 +175,11 @@ def search_epoch(model: nn.Module, task, strategy, optimizer, scheduler, trainer
     row["shared_seconds"] = time.time() - began
     if strategy.learns(epoch, trainer) and controller_steps > 0 and distributed.is_main():
         phase = time.time()
-        row.update(_controller_phase(model, strategy, task, controller_steps, trainer.progress, epoch))
+        try:
+            row.update(_controller_phase(model, strategy, task, controller_steps, trainer.progress, epoch))
+        except FloatingPointError as err:
+            raise FloatingPointError(f"epoch {epoch}, controller phase: {err}; nothing of this epoch was "
+                                     "checkpointed") from None
         if strategy.predictor is not None:
             row.update(strategy.predictor.refit())
         row["controller_seconds"] = time.time() - phase

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Augment, ImageLoader, load_cifar10, search_split
+from .data import Augment, ImageLoader, check_labels, load_cifar10, search_split
 
 __all__ = ["ImageClassification", "build_image_task", "build_task"]
 
@@ -118,6 +118,7 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
     never touched); retrain trains on all training images and reports the test set.
     """
     splits = load_cifar10(data.source, data.root, data.download)
+    check_labels(splits, data.num_classes, f"data.root={data.root}" if data.root else f"data.source={data.source}")
     (x, y), (x_test, y_test) = splits["train"], splits["test"]
     channels_last = bool(trainer.channels_last)
     augment = Augment(cutout=data.cutout) if data.augment else None

@@ -247,3 +247,17 @@ def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp
     pool = [{"arch_str": c, "acc": a, "zico": z, "params": p} for c, a, z, p in zip(cells, acc, [4, 1, 3, 2], [9, 5, 2, 1])]
     assert no_search(pool, "zico", 4, seed=0) == acc[0]
     assert no_search(pool, "params", 1, seed=0) in acc
+
+
+def test_default_groups_hold_no_second_copy_of_the_schema_defaults():
+    """trainer/search.yaml and controller/enas.yaml are the dataclasses' defaults: written once, in
+    enas/config.py, so the Python API and the command line cannot drift apart."""
+    from dataclasses import asdict
+    from omegaconf import OmegaConf
+    from enas.config import ControllerConfig, TrainerConfig
+
+    cfg = compose_config("search", ["~experiment"])  # without quickstart: the default groups alone
+    assert OmegaConf.to_container(cfg.trainer) == asdict(TrainerConfig())
+    assert OmegaConf.to_container(cfg.controller) == asdict(ControllerConfig())
+    for group in ("trainer/search.yaml", "controller/enas.yaml"):
+        assert not OmegaConf.load(CONF / group), group

@@ -44,6 +44,19 @@ def test_sample_returns_an_architecture_with_differentiable_log_prob_and_entropy
     assert set(arch) == {"n0/op", "n1/skip", "n2/input"}
     (log_prob + entropy).backward()
     assert all(p.grad is not None for p in controller.attn_v.parameters())
+    # the 2-of-3 input choice masks what it already took: its entropy's gradient must stay finite
+    assert all(torch.isfinite(p.grad).all() for p in controller.parameters() if p.grad is not None)
+    controller.zero_grad()
+    controller.sample_many(4).entropy.sum().backward()
+    assert all(torch.isfinite(p.grad).all() for p in controller.parameters() if p.grad is not None)
+
+
+def test_diverged_controller_stops_with_a_clear_error():
+    controller = Controller(S.decisions(ToySpace()), lstm_size=16)
+    with torch.no_grad():
+        next(iter(controller.heads.values())).weight.fill_(float("nan"))
+    with pytest.raises(FloatingPointError, match="logits are not finite"):
+        controller.sample_many(2)
 
 
 def test_micro_controller_reads_inputs_by_attention_and_continues_into_the_reduction_cell():

@@ -171,7 +171,7 @@ def test_successive_halving_trains_survivors_longer():
 
     data = OmegaConf.create({"source": "embedded", "root": None, "download": False, "cutout": 0, "augment": False,
                              "eval_batch_size": 64, "batch_size": 32, "valid_size": 200, "split": "random",
-                             "split_file": None, "train_subset": 128, "valid_subset": 64})
+                             "split_file": None, "train_subset": 128, "valid_subset": 64, "num_classes": 10})
     trainer = TrainerConfig(epochs=1, max_steps_per_epoch=2, progress=False, channels_last=False, aux_weight=0.0)
     task, _ = build_image_task(data, trainer, torch.device("cpu"), 0, "search")
     halving = SuccessiveHalving(lambda: S.create_space("nb201", C=4, N=1), task, trainer, finalists=4, epochs=1,

@@ -115,3 +115,18 @@ def test_micro_shared_weights_step_trains_only_the_sampled_ops():
                 assert changed == (name == module.active_name and bool(params)), (module.label, name)
                 chosen += changed
     assert chosen > 0
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("nb201", {"C": 0}, "nb201: C must be an integer >= 1"),
+    ("nb201", {"N": -1}, "nb201: N must"),
+    ("micro", {"num_nodes": 0}, "micro: num_nodes"),
+    ("micro", {"ops": ["sep_conv_3x3", "conv_9x9"]}, "micro: unknown op 'conv_9x9'"),
+    ("micro", {"dropout": 1.5}, "micro: dropout must be in"),
+    ("macro", {"out_channels": 7}, "macro: out_channels must be even"),
+    ("rnn", {"activations": ["tanh", "gelu"]}, "rnn: unknown activation 'gelu'"),
+    ("rnn", {"hidden": 0}, "rnn: hidden"),
+])
+def test_spaces_check_their_arguments_at_construction(name, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        S.create_space(name, **kwargs)

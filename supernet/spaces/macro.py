@@ -37,6 +37,7 @@ from torch import nn
 
 from ..choices import InputChoice, LayerChoice
 from ..ops import AvgPool3x3, FactorizedReduce, batch_norm
+from .._checks import at_least, fraction, known
 from .._registry import register_space
 
 __all__ = ["MacroNetwork", "MACRO_OPS"]
@@ -116,11 +117,11 @@ class MacroNetwork(nn.Module):
                  double_channels_at_pool: bool = False, dropout: float = 0.1, affine: bool = True,
                  track_running_stats: bool = False):
         super().__init__()
-        unknown = [op for op in ops if op not in MACRO_BRANCHES]
-        if unknown:
-            raise ValueError(f"unknown macro op {unknown[0]!r}; available: {list(MACRO_BRANCHES)}")
-        if num_layers < 1:
-            raise ValueError(f"num_layers must be >= 1, got {num_layers}")
+        known("macro", "ops", ops, list(MACRO_BRANCHES))
+        at_least("macro", 1, num_layers=num_layers, out_channels=out_channels, num_classes=num_classes)
+        fraction("macro", dropout=dropout)
+        if out_channels % 2 and num_layers >= 3:  # factorized reductions split the channels in two halves
+            raise ValueError(f"space macro: out_channels must be even with pooling layers, got {out_channels}")
         track = track_running_stats
         pool_distance = num_layers // 3
         self.pool_layers = tuple(p for p in (pool_distance - 1, 2 * pool_distance - 1) if p >= 0)

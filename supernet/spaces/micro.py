@@ -27,6 +27,7 @@ from torch import nn
 
 from ..choices import InputChoice, LayerChoice, chosen_module
 from ..ops import OPS, FactorizedReduce, batch_norm, drop_path
+from .._checks import at_least, fraction, known
 from .._registry import register_space
 
 __all__ = ["MicroNetwork", "MICRO_OPS"]
@@ -170,9 +171,10 @@ class MicroNetwork(nn.Module):
     def __init__(self, num_layers=6, out_channels=20, num_nodes=5, num_classes=10, ops=MICRO_OPS, aux_head=False,
                  dropout=0.1, stem_multiplier=3, affine=True, track_running_stats=False):
         super().__init__()
-        unknown = [op for op in ops if op not in OPS]
-        if unknown:
-            raise ValueError(f"unknown op {unknown[0]!r}; available: {sorted(OPS)}")
+        known("micro", "ops", ops, sorted(OPS))
+        at_least("micro", 1, num_layers=num_layers, out_channels=out_channels, num_nodes=num_nodes,
+                 num_classes=num_classes, stem_multiplier=stem_multiplier)
+        fraction("micro", dropout=dropout)
         C = out_channels
         pool_distance = num_layers // 3
         self.pool_layers = (pool_distance, 2 * pool_distance + 1)

@@ -23,6 +23,7 @@ from torch import nn
 
 from ..choices import LayerChoice, chosen_module
 from ..ops import OPS, ReLUConvBN, AvgPool3x3, batch_norm, is_zero
+from .._checks import at_least
 from .._registry import register_space
 
 __all__ = ["NB201Network", "NB201_OPS", "to_nb201_string", "from_nb201_string"]
@@ -111,6 +112,7 @@ class NB201Network(nn.Module):
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, affine: bool = False,
                  track_running_stats: bool = False):
         super().__init__()
+        at_least("nb201", 1, C=C, N=N, num_classes=num_classes)
         track = track_running_stats
         self.stem = nn.Sequential(nn.Conv2d(3, C, 3, padding=1, bias=False), batch_norm(C, True, track))
         layers, C_prev = [], C

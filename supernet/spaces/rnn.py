@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..choices import InputChoice, LayerChoice
+from .._checks import at_least, fraction, known
 from .._registry import register_space
 
 __all__ = ["RNNLanguageModel", "RNN_ACTIVATIONS"]
@@ -103,6 +104,10 @@ class RNNLanguageModel(nn.Module):
                  input_dropout: float = 0.75, state_dropout: float = 0.25, output_dropout: float = 0.75,
                  init_range: Optional[float] = None):
         super().__init__()
+        known("rnn", "activations", activations, RNN_ACTIVATIONS)
+        at_least("rnn", 1, vocab_size=vocab_size, hidden=hidden, num_nodes=num_nodes)
+        fraction("rnn", embedding_dropout=embedding_dropout, input_dropout=input_dropout,
+                 state_dropout=state_dropout, output_dropout=output_dropout)
         self.hidden = hidden
         self.embedding = nn.Embedding(vocab_size, hidden)
         self.cell = RecurrentCell(hidden, num_nodes, activations)

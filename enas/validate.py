@@ -1,0 +1,147 @@
+"""Ranges and relations of config values, checked before anything runs.
+
+`check_config` (enas.config) rejects unknown keys and Hydra rejects wrong types; this module rejects
+values of the right type that cannot work (``trainer.epochs=0``, ``data.batch_size=-1``,
+``controller.screen_keep`` above ``num_aggregate`` ...), naming the key, the value and what it must be.
+Spaces check their own arguments when built (`supernet.spaces`), and resume compares the stored
+configuration with this one (`config_differences`).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Tuple
+
+from omegaconf import DictConfig, OmegaConf
+
+__all__ = ["validate_values", "config_differences", "RESUME_MAY_CHANGE"]
+
+Rule = Tuple[str, Callable[[Any], bool], str]
+
+
+def _at_least(n):
+    return lambda v: v >= n, f">= {n}"
+
+
+def _positive():
+    return lambda v: v > 0 and math.isfinite(v), "> 0"
+
+
+def _fraction(closed_right: bool = False):
+    return (lambda v: 0 <= v <= 1) if closed_right else (lambda v: 0 <= v < 1), "in [0, 1]" if closed_right else "in [0, 1)"
+
+
+def _one_of(*names):
+    return lambda v: v in names, f"one of {', '.join(names)}"
+
+
+def _optional(check):
+    fn, text = check
+    return lambda v: v is None or fn(v), f"{text} or null"
+
+
+RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
+    "trainer.epochs": _at_least(1), "trainer.lr": _positive(), "trainer.lr_min": _at_least(0),
+    "trainer.t0": _optional(_at_least(1)), "trainer.t_mult": _at_least(1), "trainer.decay_start": _at_least(0),
+    "trainer.decay_rate": ((lambda v: 0 < v <= 1), "in (0, 1]"), "trainer.momentum": _fraction(),
+    "trainer.weight_decay": _at_least(0), "trainer.grad_clip": _at_least(0), "trainer.aux_weight": _at_least(0),
+    "trainer.drop_path_prob": _fraction(), "trainer.warmup_epochs": _at_least(0),
+    "trainer.max_steps_per_epoch": _optional(_at_least(1)), "trainer.log_every": _at_least(1),
+    "trainer.early_stop": _at_least(0), "trainer.schedule": _one_of("cosine", "decay"),
+    "trainer.optimizer": _one_of("sgd", "adam"), "trainer.amp": _one_of("none", "bf16"),
+    "trainer.shared_sampling": _one_of("policy", "uniform"),
+    "controller.lstm_size": _at_least(1), "controller.lstm_layers": _at_least(1),
+    "controller.temperature": _optional(_positive()), "controller.tanh_constant": _optional(_positive()),
+    "controller.op_tanh_reduce": _positive(), "controller.lr": _positive(), "controller.beta1": _fraction(),
+    "controller.eps": _positive(), "controller.baseline_decay": _fraction(), "controller.entropy_weight": _at_least(0),
+    "controller.num_aggregate": _at_least(1), "controller.train_steps": _at_least(0),
+    "controller.reward_batches": _at_least(1), "controller.reward": _one_of("default", "likelihood"),
+    "controller.skip_target": ((lambda v: 0 < v < 1), "in (0, 1)"), "controller.skip_weight": _at_least(0),
+    "controller.grad_clip": _optional(_positive()), "controller.screen_keep": _at_least(0),
+    "derive.num_batches": _at_least(1), "derive.top_k": _at_least(1), "derive.uniform_samples": _at_least(0),
+    "derive.screen_samples": _at_least(0),
+    "derive.short_train.finalists": _at_least(1), "derive.short_train.epochs": _at_least(1),
+    "derive.short_train.eta": _at_least(2), "derive.short_train.lr": _positive(),
+    "derive.short_train.train_subset": _optional(_at_least(1)),
+    "data.batch_size": _at_least(1), "data.eval_batch_size": _at_least(1), "data.valid_size": _at_least(1),
+    "data.train_subset": _optional(_at_least(1)), "data.valid_subset": _optional(_at_least(1)),
+    "data.cutout": _at_least(0), "data.num_classes": _at_least(2), "data.bptt": _at_least(2),
+    "data.split": _one_of("random", "nb201"), "data.source": _one_of("auto", "embedded", "torchvision", "npz"),
+    "proxies.batches": _at_least(1),
+    "predictor.ensemble": _at_least(1), "predictor.hidden": _at_least(1), "predictor.steps": _at_least(1),
+    "predictor.holdout": _fraction(), "predictor.window": _optional(_at_least(2)), "predictor.min_points": _at_least(2),
+    "predictor.pool": _at_least(1), "predictor.evaluate": _at_least(1), "predictor.kappa": _at_least(0),
+    "predictor.elite": _at_least(1),
+    "constraint.max_params": _optional(_positive()), "constraint.max_flops": _optional(_positive()),
+    "keep_every": _at_least(0),
+}
+
+
+def _relations(cfg) -> Iterable[str]:
+    """Checks across keys; yields what is wrong."""
+    get = lambda key: OmegaConf.select(cfg, key, default=None)  # noqa: E731
+    if get("derive.num_samples") is not None:
+        minimum = 0 if get("derive.greedy") else 1
+        if get("derive.num_samples") < minimum:
+            yield (f"derive.num_samples={get('derive.num_samples')} must be >= {minimum}"
+                   + ("" if minimum == 0 else " (or derive.greedy=true, which scores the policy's best)"))
+    if get("controller.screen_keep") and get("controller.num_aggregate") is not None \
+            and get("controller.screen_keep") > get("controller.num_aggregate"):
+        yield (f"controller.screen_keep={get('controller.screen_keep')} must be at most controller.num_aggregate="
+               f"{get('controller.num_aggregate')} (it keeps that many of each update's samples)")
+    if get("trainer.lr_min") is not None and get("trainer.lr") is not None and get("trainer.lr_min") > get("trainer.lr"):
+        yield f"trainer.lr_min={get('trainer.lr_min')} must not exceed trainer.lr={get('trainer.lr')}"
+    if get("trainer.warmup_epochs") and get("trainer.epochs") and get("trainer.warmup_epochs") > get("trainer.epochs"):
+        yield (f"trainer.warmup_epochs={get('trainer.warmup_epochs')} is more than trainer.epochs="
+               f"{get('trainer.epochs')}: the controller would never learn")
+    if get("predictor.evaluate") is not None and get("predictor.pool") is not None \
+            and get("predictor.evaluate") > get("predictor.pool"):
+        yield f"predictor.evaluate={get('predictor.evaluate')} must be at most predictor.pool={get('predictor.pool')}"
+
+
+def validate_values(cfg) -> None:
+    """Raise ValueError naming every value of ``cfg`` that is out of its range (all at once)."""
+    problems: List[str] = []
+    for key, (ok, expected) in RULES.items():
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if value is None and not expected.endswith("or null"):
+            continue  # a key this config does not have (e.g. data.bptt for images)
+        try:
+            good = ok(value)
+        except TypeError:
+            good = False
+        if not good:
+            problems.append(f"{key}={value!r} must be {expected}")
+    problems += list(_relations(cfg))
+    if problems:
+        raise ValueError("invalid configuration: " + "; ".join(problems))
+
+
+# Keys a resumed run may change: its length, its display, where things are, and derive's settings.
+RESUME_MAY_CHANGE = ("trainer.epochs", "trainer.progress", "trainer.log_every", "resume", "output_dir", "device",
+                     "data.root", "data.split_file", "data.download", "benchmark_file", "derive", "tune_malloc",
+                     "keep_every", "task_name")
+
+
+def _flatten(node: Any, prefix: str = "") -> Dict[str, Any]:
+    if isinstance(node, Mapping):
+        out: Dict[str, Any] = {}
+        for k, v in node.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: node}
+
+
+def config_differences(stored: Mapping, current, allowed: Iterable[str] = RESUME_MAY_CHANGE) -> List[str]:
+    """``key: stored -> current`` for every value the two configs both hold and disagree on, outside
+    ``allowed`` (a key or a prefix of keys)."""
+    if isinstance(current, DictConfig):
+        current = OmegaConf.to_container(current, resolve=True)
+    a, b = _flatten(stored), _flatten(current)
+    allowed = tuple(allowed)
+    diffs = []
+    for key in sorted(set(a) & set(b)):
+        if any(key == p or key.startswith(p + ".") for p in allowed):
+            continue
+        if a[key] != b[key]:
+            diffs.append(f"{key}: {a[key]!r} -> {b[key]!r}")
+    return diffs
