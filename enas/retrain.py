@@ -7,6 +7,7 @@ torchvision's reference scripts: `train_epoch`, evaluate, checkpoint, resume at 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -22,9 +23,9 @@ from supernet import ArchitectureError, freeze, load_architecture, use_running_s
 
 from .config import check_config
 from . import distributed
-from .checkpoint import RunLock, load_checkpoint, resolve_resume, rng_state, save_checkpoint, set_rng_state
-from .run import MetricsLogger, output_dir, resolve_device, seed_everything
-from .search import _runs_root, build_supernet, refuse_changed_config, to_memory_format
+from .checkpoint import RunLock, rng_state, save_checkpoint, set_rng_state
+from .run import MetricsLogger, resolve_device, seed_everything
+from .search import build_supernet, open_run, to_memory_format
 from .tasks import build_task
 from .training import make_optimizer, make_scheduler, train_epoch
 from .validate import validate_values
@@ -103,18 +104,9 @@ def retrain(cfg) -> Dict:
     validate_values(cfg)
     device = distributed.setup(resolve_device(cfg.device))
     check_architecture_file(cfg.space, cfg.architecture)
-    resume_from = resolve_resume(cfg.resume, _runs_root(cfg))
-    state = None
-    if resume_from:
-        state = load_checkpoint(resume_from, device)
-        refuse_changed_config(state, cfg, resume_from)
-    out = resume_from.parent.parent if resume_from else output_dir(cfg)
-    lock = RunLock(out).acquire() if distributed.is_main() else None  # one writer per run folder
-    try:
+    out, state, resume_from = open_run(cfg, device)
+    with RunLock(out) if distributed.is_main() else contextlib.nullcontext():  # one writer per run folder
         return _retrain(cfg, device, out, state, resume_from)
-    finally:
-        if lock is not None:
-            lock.release()
 
 
 def _retrain(cfg, device: torch.device, out: Path, state: Optional[Dict], resume_from) -> Dict:

@@ -13,6 +13,7 @@ Every epoch ends with an atomic checkpoint; the run ends with an automatic deriv
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -38,7 +39,7 @@ from .training import make_optimizer, make_scheduler, train_epoch
 from .validate import RESUME_MAY_CHANGE, config_differences, validate_values
 
 __all__ = ["search", "search_epoch", "build_supernet", "build_search", "controller_kwargs", "run_derive",
-           "to_memory_format", "refuse_changed_config"]
+           "to_memory_format", "refuse_changed_config", "open_run"]
 
 log = logging.getLogger("enas")
 
@@ -99,18 +100,20 @@ def search(cfg) -> Dict:
     check_config(cfg)
     validate_values(cfg)
     device = distributed.setup(resolve_device(cfg.device))
+    out, state, resume_from = open_run(cfg, device)
+    with RunLock(out) if distributed.is_main() else contextlib.nullcontext():  # one writer per run folder
+        return _search(cfg, device, out, state, resume_from)
+
+
+def open_run(cfg, device: torch.device) -> Tuple[Path, Optional[Dict], Optional[Path]]:
+    """(run folder, checkpoint state or None, checkpoint path or None) of a fresh or resumed run. A
+    resume is checked before any data loads: is this the run's own configuration?"""
     resume_from = resolve_resume(cfg.resume, _runs_root(cfg))
     state = None
-    if resume_from:  # before any data loads: is this the run's own configuration?
+    if resume_from:
         state = load_checkpoint(resume_from, device)
         refuse_changed_config(state, cfg, resume_from)
-    out = resume_from.parent.parent if resume_from else output_dir(cfg)
-    lock = RunLock(out).acquire() if distributed.is_main() else None  # one writer per run folder
-    try:
-        return _search(cfg, device, out, state, resume_from)
-    finally:
-        if lock is not None:
-            lock.release()
+    return (resume_from.parent.parent if resume_from else output_dir(cfg)), state, resume_from
 
 
 def refuse_changed_config(state: Dict, cfg, path) -> None:
