@@ -211,9 +211,13 @@ class ImageLoader:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device,
                  shuffle: bool = True, augment: Optional[Augment] = None, drop_last: bool = True,
-                 channels_last: bool = False):
+                 channels_last: bool = False, seed: Optional[int] = None):
+        """With ``seed``, the order of epoch e is a function of (seed, e) alone, not of the global random
+        state: every process of a torchrun job draws the same permutation and takes its own shard of
+        each batch, whatever else each has drawn (rank 0 alone trains the controller)."""
         if len(x) == 0:
             raise ValueError("empty data split")
+        self.seed, self.epoch = seed, 0
         mean = torch.tensor(CIFAR10_MEAN, device=device).view(1, 3, 1, 1)
         std = torch.tensor(CIFAR10_STD, device=device).view(1, 3, 1, 1)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
@@ -226,9 +230,22 @@ class ImageLoader:
         n = len(self.y)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose order the next pass uses (seeded loaders), as a DistributedSampler's."""
+        self.epoch = epoch
+
+    def _order(self) -> torch.Tensor:
+        n, device = len(self.y), self.y.device
+        if not self.shuffle:
+            return torch.arange(n, device=device)
+        if self.seed is None:
+            return torch.randperm(n, device=device)
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        self.epoch += 1  # a pass without set_epoch still gets a fresh order
+        return torch.randperm(n, generator=gen).to(device)
+
     def __iter__(self) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
-        n = len(self.y)
-        order = torch.randperm(n, device=self.y.device) if self.shuffle else torch.arange(n, device=self.y.device)
+        order = self._order()
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
             x = self.x[idx]

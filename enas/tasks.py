@@ -54,6 +54,11 @@ class ImageClassification:
     def train_batches(self) -> Iterator[Batch]:
         return iter(self.train)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Fix the training order of this epoch (the same on every process, and on resume)."""
+        if hasattr(self.train, "set_epoch"):
+            self.train.set_epoch(epoch)
+
     def loss(self, model: nn.Module, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor]:
         """Training loss (with the auxiliary head when the model returns one) and batch accuracy."""
         x, y = batch
@@ -95,15 +100,15 @@ class ImageClassification:
     def score(self, model: nn.Module, batches: Sequence[Batch]) -> Dict[str, float]:
         """Accuracy and mean loss over ``batches`` (eval mode); ``score`` is what derive maximises."""
         model.eval()
-        correct = loss = 0.0
+        correct = loss = torch.zeros((), device=self.train.y.device)
         total = 0
-        for x, y in batches:
+        for x, y in batches:  # sums stay on the device: one synchronisation per score, not two per batch
             with self.autocast():
                 logits = _split_output(model(x))[0].float()
-            correct += (logits.argmax(1) == y).sum().item()
-            loss += F.cross_entropy(logits, y, reduction="sum").item()
+            correct = correct + (logits.argmax(1) == y).sum()
+            loss = loss + F.cross_entropy(logits, y, reduction="sum")
             total += len(y)
-        acc, loss = correct / total, loss / total
+        acc, loss = correct.item() / total, loss.item() / total
         return {"acc": acc, "loss": loss, "score": math.exp(-loss) if self.likelihood else acc}
 
     def evaluate(self, model: nn.Module, loader: ImageLoader) -> Dict[str, float]:
@@ -135,7 +140,7 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
                                   [:data.valid_subset]].sort().values
         info = {"train_idx": train_idx, "valid_idx": valid_idx}
         train = ImageLoader(x[train_idx], y[train_idx], data.batch_size, device, augment=augment,
-                            channels_last=channels_last)
+                            channels_last=channels_last, seed=seed)
         task = ImageClassification(train, eval_loader(x[valid_idx], y[valid_idx]), None, trainer.aux_weight,
                                    trainer.amp, reward_batches, reward)
     elif stage == "retrain":
@@ -151,7 +156,7 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
             valid = eval_loader(x[valid_idx], y[valid_idx])
             x, y = x[train_idx], y[train_idx]
             info = {"train_idx": train_idx, "valid_idx": valid_idx}
-        train = ImageLoader(x, y, data.batch_size, device, augment=augment, channels_last=channels_last)
+        train = ImageLoader(x, y, data.batch_size, device, augment=augment, channels_last=channels_last, seed=seed)
         task = ImageClassification(train, valid, test, trainer.aux_weight, trainer.amp)
     else:
         raise ValueError(f"unknown stage {stage!r}")
@@ -163,7 +168,12 @@ def build_task(cfg, device: torch.device, stage: str):
     reward_batches = cfg.controller.reward_batches if "controller" in cfg else 1
     reward = cfg.controller.reward if "controller" in cfg else "default"
     if "bptt" in cfg.data:  # a text data config (TextDataConfig)
+        from . import distributed
         from .text import build_text_task
+
+        if distributed.world_size() > 1:
+            raise ValueError("language-model tasks do not run under torchrun: their batches are token streams "
+                             "cut along time, which sharding would split wrongly; run them in one process")
 
         return build_text_task(cfg.data, cfg.trainer, device, stage, reward_batches, reward)
     return build_image_task(cfg.data, cfg.trainer, device, cfg.seed, stage, reward_batches, reward)

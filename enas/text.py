@@ -105,13 +105,14 @@ class LanguageModeling:
     @torch.no_grad()
     def _nll(self, model: nn.Module, windows: Sequence[Tuple[torch.Tensor, torch.Tensor]], carry: bool) -> float:
         model.eval()
-        total, count, hidden = 0.0, 0, None
-        for x, y in windows:
+        total, count, hidden = None, 0, None
+        for x, y in windows:  # the sum stays on the device: one synchronisation per call
             logits, h = model(x, hidden if carry else None)
             hidden = h
-            total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum").item()
+            nll = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum")
+            total = nll if total is None else total + nll
             count += y.numel()
-        return total / count
+        return total.item() / count
 
     def reward(self, model: nn.Module) -> float:
         """``80 / perplexity`` on ``reward_batches`` random validation windows, each from a zero state."""
@@ -137,6 +138,9 @@ class LanguageModeling:
 
 
 def build_text_task(data, trainer, device: torch.device, stage: str, reward_batches: int = 1, reward: str = "default"):
+    if getattr(trainer, "amp", "none") != "none":
+        raise ValueError(f"trainer.amp={trainer.amp}: the language-model task runs in fp32 only (its recurrent cell "
+                         "sums many small steps; bf16 autocast is for the image tasks); use trainer.amp=none")
     splits, vocab = load_ptb(data.root)
     train = splits["train"][:data.train_subset] if data.train_subset else splits["train"]
     valid = splits["valid"][:data.valid_subset] if data.valid_subset else splits["valid"]

@@ -70,6 +70,8 @@ def train_epoch(model: nn.Module, task, optimizer: torch.optim.Optimizer, traine
     loss_sum = torch.zeros((), device=next(model.parameters()).device)
     acc_sum = torch.zeros_like(loss_sum)
     bar = progress(range(steps), show_progress and trainer.progress, desc=f"{desc} {epoch}")
+    if hasattr(task, "set_epoch"):
+        task.set_epoch(epoch)
     batches = task.train_batches()
     metric = getattr(task, "metric", "acc")
     done = 0

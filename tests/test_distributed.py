@@ -81,3 +81,92 @@ def test_two_processes_train_one_architecture_with_averaged_gradients(tmp_path, 
         assert "architecture" in torch.load(tmp_path / "search0.pt", weights_only=False)
         assert torch.load(tmp_path / "search1.pt", weights_only=False) == {}
         assert (tmp_path / "run" / "architecture.json").is_file()
+
+
+def _shards(rank, world, port, out):
+    """Several epochs of a seeded loader, rank 0 drawing extra random numbers between them (as its
+    controller phase does): each rank records the labels (= image ids) of its shards."""
+    _env(rank, world, port)
+    distributed.setup(torch.device("cpu"))
+    from enas.data import ImageLoader
+
+    loader = ImageLoader(torch.zeros(48, 3, 4, 4, dtype=torch.uint8), torch.arange(48), 8, torch.device("cpu"),
+                         seed=3)
+    seen = []
+    for epoch in range(3):
+        loader.set_epoch(epoch)
+        seen.append(torch.cat([distributed.shard(batch)[1] for batch in loader]))
+        if distributed.is_main():
+            torch.rand(1000)  # the controller phase: rank 0's global random state moves on
+    torch.save(seen, out / f"shards{rank}.pt")
+    distributed.cleanup()
+
+
+def test_every_rank_draws_the_same_order_and_the_shards_cover_each_epoch_once(tmp_path):
+    _spawn_two(_shards, tmp_path)
+    ranks = [torch.load(tmp_path / f"shards{r}.pt") for r in range(2)]
+    for epoch in range(3):
+        union = torch.cat([ranks[0][epoch], ranks[1][epoch]])
+        assert sorted(union.tolist()) == list(range(48)), epoch
+    assert not torch.equal(ranks[0][0], ranks[0][1])  # a fresh order each epoch
+
+
+class _Linear(torch.nn.Module):
+    """A space without batch norm: averaging two half-batch gradients equals the full batch's gradient."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = S.LayerChoice({"a": torch.nn.Linear(6, 6), "b": torch.nn.Sequential(torch.nn.Linear(6, 6),
+                                                                                      torch.nn.Tanh())}, label="body")
+        self.head = torch.nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def _linear_steps(rank, world, port, out):
+    if world > 1:
+        _env(rank, world, port)
+        distributed.setup(torch.device("cpu"))
+    torch.manual_seed(0)
+    model = _Linear()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
+    gen = torch.Generator().manual_seed(1)
+    for step in range(4):
+        x, y = torch.randn(8, 6, generator=gen), torch.randint(0, 3, (8,), generator=gen)
+        shared_weights_step(model, _Task(), distributed.shard((x, y)), opt, 0.0, {"body": "ab"[step % 2]})
+    torch.save({k: v.clone() for k, v in model.state_dict().items()}, out / f"linear{world}_{rank}.pt")
+    if world > 1:
+        distributed.cleanup()
+
+
+def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path):
+    _linear_steps(0, 1, None, tmp_path)
+    _spawn_two(_linear_steps, tmp_path)
+    one = torch.load(tmp_path / "linear1_0.pt")
+    for rank in range(2):
+        two = torch.load(tmp_path / f"linear2_{rank}.pt")
+        for key in one:
+            torch.testing.assert_close(two[key], one[key], rtol=1e-5, atol=1e-6)
+
+
+def _retrain_target(rank, world, port, out):
+    _env(rank, world, port)
+    from conftest import TINY_MICRO
+    from enas.retrain import retrain
+
+    cfg = compose_config("train", ["debug=cpu_tiny_train", *TINY_MICRO, f"architecture={out / 'arch.json'}"],
+                         out / "train")
+    result = retrain(cfg)
+    torch.save({"test_acc": result["test_acc"]}, out / f"retrain{rank}.pt")
+
+
+def test_enas_train_under_torchrun_is_one_data_parallel_run(tmp_path):
+    import json
+    model = S.create_space("micro", num_layers=1, out_channels=8, num_nodes=3)
+    S.save_architecture(tmp_path / "arch.json", S.random_architecture(model), space={"name": "micro"})
+    _spawn_two(_retrain_target, tmp_path)
+    results = [torch.load(tmp_path / f"retrain{r}.pt") for r in range(2)]
+    assert results[0] == results[1]  # the same weights on both ranks, evaluated alike
+    assert json.loads((tmp_path / "train" / "results.json").read_text())["test_acc"] == results[0]["test_acc"]
+    assert len((tmp_path / "train" / "metrics.csv").read_text().splitlines()) == 3  # one writer: 2 epochs + header
