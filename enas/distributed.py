@@ -17,7 +17,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["setup", "is_main", "world_size", "rank", "broadcast", "average_gradients", "shard", "barrier", "cleanup"]
+__all__ = ["setup", "is_main", "world_size", "rank", "broadcast", "average_gradients", "average_buffers", "shard", "barrier", "cleanup"]
 
 
 _joined_here = False  # cleanup() only leaves a group that setup() joined, not a caller's own
@@ -78,6 +78,26 @@ def average_gradients(model: nn.Module) -> None:
     for g in grads:
         g.copy_(flat[offset:offset + g.numel()].view_as(g))
         offset += g.numel()
+
+
+def average_buffers(model: nn.Module) -> None:
+    """Mean of the floating-point buffers (BatchNorm running statistics) over ranks.
+
+    Gradients are averaged, so the weights agree, but each rank's running statistics saw only its own
+    shard; averaging them before an evaluation (as timm's ``distribute_bn``) makes every rank evaluate
+    the same model and rank 0 save statistics of the whole batch, not of its half."""
+    if not dist.is_initialized():
+        return
+    bufs = [b for b in model.buffers() if b.is_floating_point()]
+    if not bufs:
+        return
+    flat = torch.cat([b.reshape(-1) for b in bufs])
+    dist.all_reduce(flat)
+    flat /= world_size()
+    offset = 0
+    for b in bufs:
+        b.copy_(flat[offset:offset + b.numel()].view_as(b))
+        offset += b.numel()
 
 
 def shard(batch: Any) -> Any:

@@ -148,6 +148,7 @@ def _retrain(cfg, device: torch.device, out: Path, state: Optional[Dict], resume
         began = time.time()
         row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
         row.update(train_epoch(model, task, optimizer, cfg.trainer, epoch, desc="retrain"))
+        distributed.average_buffers(model)  # every rank evaluates (and rank 0 saves) the same statistics
         scheduler.step()
         if stopper.patience:
             row.update({f"valid_{k}": v for k, v in task.evaluate(model, task.valid).items()})

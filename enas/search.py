@@ -174,6 +174,7 @@ def search_epoch(model: nn.Module, task, strategy, optimizer, scheduler, trainer
     archs = distributed.broadcast(strategy.shared_archs(steps, epoch, trainer))
     row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
     row.update(train_epoch(model, task, optimizer, trainer, epoch, archs, desc="shared weights"))
+    distributed.average_buffers(model)  # rank 0 scores rewards with statistics of the whole batch
     scheduler.step()
     row["shared_seconds"] = time.time() - began
     if strategy.learns(epoch, trainer) and controller_steps > 0 and distributed.is_main():
