@@ -2,16 +2,39 @@
 
 Works from a space's decision list alone (`supernet.decisions`), so any supernet written with
 `supernet.LayerChoice` / `supernet.InputChoice` can be searched. The command line is in `enas.cli`.
+
+The public names load on first use (PEP 562): importing the package imports none of its modules, so
+``python -m enas.search`` runs ``enas.search`` once, as ``__main__``, instead of after the package had
+already imported it (runpy's "found in sys.modules" RuntimeWarning).
 """
-from .api import SimpleTask, search_model
-from .controller import Controller, Samples
-from .derive import derive, describe_architecture
-from .reinforce import EMABaseline, controller_step, reinforce_loss
-from .strategy import ENASStrategy, RandomStrategy, create_strategy
-from .training import shared_weights_step, train_epoch
+from importlib import import_module
+
+_PUBLIC = {
+    "SimpleTask": "api", "search_model": "api",
+    "Controller": "controller", "Samples": "controller", "DecisionPolicy": "controller",
+    "TransformerController": "transformer_controller",
+    "derive": "derive", "describe_architecture": "derive",
+    "EMABaseline": "reinforce", "controller_step": "reinforce", "reinforce_loss": "reinforce",
+    "ENASStrategy": "strategy", "RandomStrategy": "strategy", "create_strategy": "strategy",
+    "RegularizedEvolution": "evolution", "EvolutionStrategy": "evolution_search",
+    "DARTSStrategy": "differentiable", "GDASStrategy": "differentiable",
+    "shared_weights_step": "training", "train_epoch": "training",
+}
 
 __all__ = [
-    "Controller", "Samples", "EMABaseline", "controller_step", "reinforce_loss", "ENASStrategy", "RandomStrategy",
+    "Controller", "Samples", "DecisionPolicy", "TransformerController", "EMABaseline", "controller_step", "reinforce_loss", "ENASStrategy", "RandomStrategy",
     "create_strategy", "derive", "describe_architecture", "shared_weights_step", "train_epoch", "SimpleTask",
-    "search_model",
+    "search_model", "RegularizedEvolution", "EvolutionStrategy", "DARTSStrategy", "GDASStrategy",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _PUBLIC:
+        raise AttributeError(f"module 'enas' has no attribute {name!r}")
+    value = getattr(import_module(f".{_PUBLIC[name]}", __name__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -11,6 +11,7 @@ architecture per batch, REINFORCE on your reward, then derive. Settings are the 
 """
 from __future__ import annotations
 
+import itertools
 from dataclasses import asdict, fields, replace
 from typing import Any, Callable, Dict, Iterable, List, Optional, Union
 
@@ -20,7 +21,8 @@ from torch import nn
 from supernet import decisions
 
 from .assemble import derive_signals
-from .config import ConstraintConfig, ControllerConfig, DeriveConfig, PredictorConfig, TrainerConfig
+from .config import (ConstraintConfig, ControllerConfig, DeriveConfig, DifferentiableConfig, EvolutionConfig,
+                     PredictorConfig, TrainerConfig)
 from .constraints import Constraint
 from .predictors.performance import PerformancePredictor
 from .predictors.surrogate import Surrogate
@@ -41,6 +43,8 @@ class SimpleTask:
     iterable for one epoch. ``loss_fn(model, batch)`` returns the training loss (or ``(loss, metric)``).
     ``reward_fn(model)`` scores the active architecture, higher is better; ``score_fn(model)``, used by
     derive to compare candidates, should be deterministic (same data every call) and defaults to it.
+    ``valid_data`` (a re-iterable of batches) is what ``strategy="darts"`` / ``"gdas"`` learn their
+    architecture weights on: ``loss_fn`` on those batches is the differentiable validation loss.
     """
 
     metric = "metric"
@@ -48,8 +52,8 @@ class SimpleTask:
 
     def __init__(self, train_data: Union[Iterable, Callable[[], Iterable]], loss_fn: Callable,
                  reward_fn: Callable[[nn.Module], float], score_fn: Optional[Callable[[nn.Module], float]] = None,
-                 steps_per_epoch: Optional[int] = None):
-        self.train_data, self.loss_fn = train_data, loss_fn
+                 steps_per_epoch: Optional[int] = None, valid_data: Optional[Iterable] = None):
+        self.train_data, self.loss_fn, self.valid_data = train_data, loss_fn, valid_data
         self.reward_fn, self.score_fn = reward_fn, score_fn or reward_fn
         if steps_per_epoch is None:
             if not hasattr(train_data, "__len__"):
@@ -61,6 +65,12 @@ class SimpleTask:
         data = self.train_data() if callable(self.train_data) else self.train_data
         while True:  # a short epoch wraps around rather than ending the loop early
             yield from data
+
+    def validation_batches(self):
+        if self.valid_data is None:
+            raise ValueError("strategy='darts' / 'gdas' learn architecture weights on a validation loss: pass "
+                             "SimpleTask(..., valid_data=batches), on which loss_fn is computed")
+        return itertools.chain.from_iterable(itertools.repeat(self.valid_data))  # pass after pass
 
     def loss(self, model: nn.Module, batch):
         out = self.loss_fn(model, batch)
@@ -100,12 +110,17 @@ def search_model(model: nn.Module, task, epochs: Optional[int] = None, strategy:
                  derive_settings: Union[DeriveConfig, Dict, None] = None, seed: int = 0, show_progress: bool = False,
                  constraint: Union[ConstraintConfig, Dict, None] = None, predictor: Union[PredictorConfig, Dict, None] = None,
                  example_input: Optional[torch.Tensor] = None, proxy_batches: Optional[List] = None,
-                 build_space: Optional[Callable[[], nn.Module]] = None) -> Dict:
+                 build_space: Optional[Callable[[], nn.Module]] = None,
+                 evolution: Union[EvolutionConfig, Dict, None] = None,
+                 darts: Union[DifferentiableConfig, Dict, None] = None) -> Dict:
     """Search ``model`` on ``task``; returns ``{"architecture", "score", "history", "strategy", "candidates"}``.
 
     ``epochs`` (default 10) overrides ``trainer``'s own when given. ``constraint`` bounds the child (``max_params``; ``max_flops`` needs ``example_input``, one input
     with its batch dimension); ``predictor`` (fields of `enas.config.PredictorConfig`) turns on the
-    learned predictor. Zero-cost signals in ``derive_settings`` are computed on ``proxy_batches``
+    learned predictor; ``evolution`` (fields of `enas.config.EvolutionConfig`) configures ``strategy="evolution"``,
+    ``darts`` (fields of `enas.config.DifferentiableConfig`) ``strategy="darts"`` and ``"gdas"`` (which need
+    ``SimpleTask(..., valid_data=...)``).
+    Zero-cost signals in ``derive_settings`` are computed on ``proxy_batches``
     (default: the first two training batches) with a freshly initialised copy of ``model``, or of
     ``build_space()`` when given.
     """
@@ -134,8 +149,10 @@ def search_model(model: nn.Module, task, epochs: Optional[int] = None, strategy:
         learned = PerformancePredictor(surrogate, zero_cost, predictor_cfg.min_points)
     kwargs = {k: v for k, v in asdict(controller).items() if k not in TASK_KEYS}
     options = {k: getattr(predictor_cfg, k) for k in ("pool", "evaluate", "kappa", "elite")}
+    evolution_options = asdict(_settings(EvolutionConfig, evolution))
     strategy = create_strategy(strategy, decisions(model), device, seed, constraint=limits, predictor=learned,
-                               predictor_options=options, **kwargs)
+                               predictor_options=options, evolution_options=evolution_options,
+                               differentiable_options=asdict(_settings(DifferentiableConfig, darts)), **kwargs)
     optimizer = make_optimizer(model, trainer)
     scheduler = make_scheduler(optimizer, trainer)
     history = [search_epoch(model, task, strategy, optimizer, scheduler, trainer, controller.train_steps, epoch)

@@ -15,7 +15,8 @@ from torch import nn
 
 from supernet import create_space, decisions
 
-from .config import ConstraintConfig, PredictorConfig, ProxyConfig, ShortTrainConfig, TrainerConfig
+from .config import (ConstraintConfig, DifferentiableConfig, EvolutionConfig, PredictorConfig, ProxyConfig,
+                     ShortTrainConfig, TrainerConfig)
 from .constraints import Constraint
 from .predictors.performance import PerformancePredictor
 from .predictors.ranking import AZ_NAS
@@ -24,7 +25,7 @@ from .predictors.zero_cost import PROXIES, ZeroCostScorer, proxy_batches
 from .short_train import SuccessiveHalving
 
 __all__ = ["node", "example_input", "build_constraint", "build_zero_cost", "build_predictor", "build_short_train",
-           "derive_signals"]
+           "derive_signals", "evolution_options", "differentiable_options"]
 
 
 def node(cfg, path: str, schema):
@@ -94,6 +95,16 @@ def build_predictor(cfg, model: nn.Module, space: Dict, task, device: torch.devi
 def predictor_options(cfg) -> Dict:
     spec = node(cfg, "predictor", PredictorConfig)
     return {k: spec[k] for k in ("pool", "evaluate", "kappa", "elite")}
+
+
+def evolution_options(cfg) -> Dict:
+    """``strategy=evolution``'s settings (`enas.config.EvolutionConfig`)."""
+    return node(cfg, "evolution", EvolutionConfig)
+
+
+def differentiable_options(cfg) -> Dict:
+    """``strategy=darts`` / ``gdas``'s settings (`enas.config.DifferentiableConfig`, key ``darts``)."""
+    return node(cfg, "darts", DifferentiableConfig)
 
 
 def build_short_train(cfg, derive_cfg, space: Dict, task, device: torch.device) -> Optional[SuccessiveHalving]:

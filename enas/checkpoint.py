@@ -29,7 +29,7 @@ from typing import Any, Dict, Optional, Union
 import numpy as np
 import torch
 
-__all__ = ["save_checkpoint", "load_checkpoint", "resolve_resume", "rng_state", "set_rng_state", "RunLock",
+__all__ = ["atomic_write", "file_mode", "save_checkpoint", "load_checkpoint", "resolve_resume", "rng_state", "set_rng_state", "RunLock",
            "CheckpointError", "RunFolderInUse"]
 
 TEMP_PATTERNS = (".last.pt.*.tmp", ".epoch_*.pt.*.tmp", ".metrics.*.tmp", ".*.json.*.tmp")
@@ -68,10 +68,24 @@ def _tuples(value):
     return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+def file_mode() -> int:
+    """The mode ``open()`` would give a new file (0644 under the usual umask 022). A temporary file from
+    ``mkstemp`` is 0600, and renaming keeps that: run outputs would be unreadable to the group."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def atomic_write(write, target: Path) -> None:
+    """Write ``target`` whole or not at all: ``write(tmp_path)``, then rename over ``target``."""
+    _atomic_copy_or_save(write, Path(target))
+
+
 def _atomic_copy_or_save(write, target: Path) -> None:
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     os.close(fd)
     try:
+        os.chmod(tmp, file_mode())
         write(tmp)
         os.replace(tmp, target)
     except OSError as err:

@@ -14,8 +14,9 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
 
-__all__ = ["TrainerConfig", "ControllerConfig", "DeriveConfig", "ImageDataConfig", "TextDataConfig",
-           "SearchConfig", "TrainConfig", "DeriveRunConfig", "register_configs", "check_config"]
+__all__ = ["TrainerConfig", "ControllerConfig", "DeriveConfig", "ImageFolderDataConfig", "CustomDataConfig",
+           "EvolutionConfig", "DifferentiableConfig", "ImageDataConfig",
+           "TextDataConfig", "SearchConfig", "TrainConfig", "DeriveRunConfig", "register_configs", "check_config"]
 
 
 @dataclass
@@ -43,6 +44,8 @@ class TrainerConfig:
     max_steps_per_epoch: Optional[int] = None  # cap for quick runs and tests
     amp: str = "none"             # none | bf16 (CUDA autocast; fp32 is the reference)
     channels_last: bool = True    # NHWC memory format: same fp32 math, 1.5-2x faster convs on CPU here
+    sync_bn: bool = False         # under torchrun on CUDA: batch-norm statistics over all ranks' shards
+                                  # (SyncBatchNorm), for when each rank's share of a batch gets small
     early_stop: int = 0           # enas-train: stop after this many epochs without a better validation
                                   # score (0: off); images tasks hold out data.valid_size training images
     log_every: int = 50           # steps between progress-bar refreshes (.item() syncs the device)
@@ -74,6 +77,17 @@ class ControllerConfig:
     op_prior: Dict[str, float] = field(default_factory=dict)  # initial logit bias per op name
     screen_keep: int = 0          # >0: per update, evaluate only the samples the predictor rates best
                                   # (needs predictor.enabled); the rest get the predictor's estimate
+    kind: str = "lstm"            # lstm (ENAS) | transformer (causal self-attention, same interface;
+                                  # lstm_size is the width of either kind): enas/policy_gradient.py
+    transformer_layers: int = 2   # kind=transformer: blocks (2 keeps it within 2x the LSTM's parameters)
+    transformer_heads: int = 4    # kind=transformer: attention heads (must divide lstm_size)
+    algorithm: str = "reinforce"  # reinforce (EMA baseline) | actor_critic (learned value baseline) |
+                                  # ppo (clipped surrogate, Schulman et al. 2017, with the learned baseline)
+    value_lr: float = 0.005       # actor_critic/ppo: Adam lr of the value head (at the controller's 0.05 on the
+                                  # NB201 table a transformer's critic diverged: top-1% in 4/10 seeds, 10/10 at 0.005)
+    ppo_clip: float = 0.2         # ppo: clip epsilon of the probability ratio (the paper's and tianshou's 0.2)
+    ppo_epochs: int = 4           # ppo: passes over each batch of num_aggregate samples
+    ppo_minibatch: Optional[int] = None  # ppo: samples per gradient step; null: the whole batch
 
 
 @dataclass
@@ -133,6 +147,42 @@ class PredictorConfig:
 
 
 @dataclass
+class EvolutionConfig:
+    """strategy=evolution: regularized evolution (Real et al. 2019, arXiv:1802.01548) on shared weights
+    trained under uniform sampling (SPOS, Guo et al. 2020, arXiv:1904.00420); enas/evolution.py."""
+
+    population: int = 50          # members kept; oldest dies (Real et al.: 100; SPOS: 50; NB201's REA: 10)
+    sample: int = 10              # tournament size (Real et al.: 25; NB201's REA: 3)
+    cycles: Optional[int] = None  # children per learning phase; null: controller.train_steps x num_aggregate,
+                                  # the rewards of an ENAS controller phase (equal cost)
+    mutation_rate: float = 0.1    # per-decision resample probability, at least one changed (SPOS: 0.1);
+                                  # 0: exactly one decision per child, as Real et al. and NB201's REA
+    crossover: float = 0.0        # probability a child is the uniform crossover of two tournament winners
+                                  # (SPOS: 0.5; Real et al.: none)
+    rescore: bool = True          # re-evaluate the population each phase: its fitness came from older weights
+
+
+@dataclass
+class DifferentiableConfig:
+    """strategy=darts | gdas: architecture logits learned by Adam on validation minibatches, one step beside
+    each shared-weights step (first-order DARTS, Liu et al. 2019, arXiv:1806.09055; GDAS, Dong & Yang 2019,
+    arXiv:1910.04465); enas/differentiable.py. The shared weights keep the trainer's settings (both papers:
+    SGD lr 0.025 cosine to 0.001, momentum 0.9, weight decay 3e-4, batch 64; DARTS 50 epochs, GDAS 250 on
+    NAS-Bench-201), and trainer.warmup_epochs freezes the logits while the relaxed supernet trains."""
+
+    lr: float = 3e-4              # Adam lr of the logits (both papers)
+    betas: List[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam betas (both papers)
+    weight_decay: float = 1e-3    # L2 on the logits (both papers)
+    init_scale: float = 1e-3      # logits start at init_scale x N(0, 1): near-uniform (both papers' code)
+    tau_max: float = 10.0         # gdas: Gumbel-softmax temperature of the first epoch, falling linearly to
+    tau_min: float = 0.1          # tau_min at the last (GDAS on NAS-Bench-201: 10 -> 0.1)
+    regulariser: str = "none"     # none (DARTS as published) | beta: Beta-Decay (beta-DARTS, Ye et al. 2022,
+                                  # arXiv:2203.01665) against DARTS's collapse to skip/pool cells on NB201
+    regulariser_weight: float = 25.0  # beta: its weight at the last epoch, ramped up linearly from 0 (the
+                                  # authors' code: 50 x epoch / 100, so 24.5 at the end of a 50-epoch search)
+
+
+@dataclass
 class ConstraintConfig:
     """A budget for the child at the searched space's size; null: unbounded."""
 
@@ -159,6 +209,39 @@ class ImageDataConfig:
 
 
 @dataclass
+class ImageFolderDataConfig:
+    """Your images in torchvision's ImageFolder layout (enas/image_data.py); classes and size from the files."""
+
+    name: str = "image_folder"
+    source: str = "image_folder"
+    root: str = MISSING           # <root>/<class>/<image>; or <root>/train/... and <root>/test/ (or val/)
+    resize: Any = None            # null | one side | [height, width]: needed when the images differ in size
+    test_size: float = 0.2        # without train/ and test/ folders: held out for the final test (<1: a fraction)
+    valid_size: float = 0.1       # search: held out of the training images for rewards (<1: a fraction)
+    num_classes: Optional[int] = None  # null: the number of class folders
+    split: str = "random"
+    split_file: Optional[str] = None
+    download: bool = False
+    train_subset: Optional[int] = None
+    valid_subset: Optional[int] = None
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    augment: bool = True          # pad-4 random crop and flip, as CIFAR
+    cutout: int = 0
+
+
+@dataclass
+class CustomDataConfig(ImageFolderDataConfig):
+    """Any map-style dataset of (image, label) pairs that Hydra builds from a ``_target_``."""
+
+    name: str = "custom"
+    source: str = "custom"
+    root: Optional[str] = None
+    dataset: Dict[str, Any] = field(default_factory=dict)       # {_target_: my.module.Dataset, ...its arguments}
+    test_dataset: Optional[Dict[str, Any]] = None                # null: hold out data.test_size of dataset
+
+
+@dataclass
 class TextDataConfig:
     name: str = "ptb"
     root: Optional[str] = None
@@ -180,12 +263,17 @@ class SearchConfig:
     proxies: ProxyConfig = field(default_factory=ProxyConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
     constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
-    strategy: str = "enas"        # enas | random (random search with weight sharing) | predictor
+    evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
+    darts: DifferentiableConfig = field(default_factory=DifferentiableConfig)
+    strategy: str = "enas"        # enas | random (random search with weight sharing) | predictor | evolution |
+                                  # darts | gdas (differentiable: enas/differentiable.py)
     device: str = "auto"          # auto | cpu | cuda | cuda:N
     seed: int = 0
     resume: Optional[str] = None  # true (latest run) | a run directory | a checkpoint file
     output_dir: Optional[str] = None  # default: Hydra's run directory
     task_name: str = "search"
+    objective: str = "derive_score"  # what enas-search returns to a Hydra sweeper (optuna): derive_score |
+                                  # benchmark_acc (needs benchmark=nb201); sweepers maximise it with direction=maximize
     benchmark: Optional[str] = None   # nb201: look the derived cell up in the NAS-Bench-201 table
     benchmark_file: Optional[str] = None
     tune_malloc: bool = True      # glibc: keep freed activations mapped (see enas/_malloc.py)
@@ -245,3 +333,5 @@ def register_configs() -> None:
     cs.store(name="derive_schema", node=DeriveRunConfig)
     cs.store(group="data", name="image_schema", node=ImageDataConfig)
     cs.store(group="data", name="text_schema", node=TextDataConfig)
+    cs.store(group="data", name="image_folder_schema", node=ImageFolderDataConfig)
+    cs.store(group="data", name="custom_schema", node=CustomDataConfig)

@@ -17,33 +17,38 @@ from torch import nn
 
 from .predictors.zero_cost import child_parameters
 
-__all__ = ["Constraint", "measure_child"]
+__all__ = ["Constraint", "measure_child", "count_flops"]
 
 
 def measure_child(model: nn.Module, arch: Mapping, example: Optional[torch.Tensor]) -> Dict[str, float]:
     """``{"params", "flops"}`` of the child ``arch`` of ``model``; FLOPs need an ``example`` input
     (one item with its batch dimension) and are NaN without one."""
     params = float(child_parameters(model, arch))  # activates arch
-    flops = float("nan")
-    if example is not None:
-        total = [0.0]
+    return {"params": params, "flops": count_flops(model, example)}
 
-        def count(module, inputs, output):
-            total[0] += output.numel() / output.shape[0] * module.weight[0].numel()
 
-        hooks = [m.register_forward_hook(count) for m in model.modules()
-                 if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
-        was_training = model.training
-        try:
-            model.eval()
-            with torch.no_grad():
-                model(example)
-        finally:
-            for h in hooks:
-                h.remove()
-            model.train(was_training)
-        flops = total[0]
-    return {"params": params, "flops": flops}
+def count_flops(model: nn.Module, example: Optional[torch.Tensor]) -> float:
+    """Multiply-accumulates per example of one forward pass (convolutions and linear layers that run;
+    a supernet counts its active path only); NaN without an ``example``."""
+    if example is None:
+        return float("nan")
+    total = [0.0]
+
+    def count(module, inputs, output):
+        total[0] += output.numel() / output.shape[0] * module.weight[0].numel()
+
+    hooks = [m.register_forward_hook(count) for m in model.modules()
+             if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear))]
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(example)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was_training)
+    return total[0]
 
 
 class Constraint:

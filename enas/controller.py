@@ -16,6 +16,9 @@ alone (`supernet.decisions`), so any space written with the public primitives ge
 * logits are ``tanh_constant * tanh(logits / temperature)``; layer decisions use
   ``tanh_constant / op_tanh_reduce`` (official ``op_tanh_reduce``).
 
+The core is swappable: `DecisionPolicy` holds everything above but the recurrence, `Controller` adds
+the LSTM, `enas.transformer_controller.TransformerController` a causal Transformer.
+
 The LSTM runs once through all decisions in order, so the reduction cell continues from the
 normal cell's state. Several architectures are sampled as one batch. ``op_prior`` adds to the
 initial logit of named ops (official micro: +10 for both separable convolutions). Deviations from
@@ -38,7 +41,7 @@ from torch import nn
 
 from supernet import Decision
 
-__all__ = ["Controller", "Samples"]
+__all__ = ["DecisionPolicy", "Controller", "Samples"]
 
 
 @dataclass
@@ -50,22 +53,30 @@ class Samples:
     entropy: torch.Tensor       # (n,) summed entropy of the decision distributions
     skip_penalty: torch.Tensor  # (n,) KL(skip probabilities || target) summed per decision, mean over decisions
     skip_rate: torch.Tensor     # (n,) fraction of subset candidates taken
+    # Per decision, for algorithms that credit each decision on its own (enas.actor_critic, enas.ppo):
+    decision_log_prob: Optional[torch.Tensor] = None  # (n, decisions); sums to log_prob
+    decision_hidden: Optional[torch.Tensor] = None    # (n, decisions, hidden): the state each decision was read from
 
 
-class Controller(nn.Module):
-    def __init__(self, decisions: Sequence[Decision], lstm_size: int = 64, lstm_layers: int = 1,
-                 temperature: Optional[float] = None, tanh_constant: Optional[float] = 1.1,
-                 op_tanh_reduce: float = 2.5, skip_target: float = 0.4, share_heads: bool = False,
-                 init_range: float = 0.1, op_prior: Optional[Mapping[str, float]] = None):
-        super().__init__()
+class DecisionPolicy(nn.Module):
+    """What every controller shares, whatever its recurrent core: per-decision softmax heads and
+    option embeddings, attention over anchors for input decisions, the logit squashing, and sampling
+    or teacher-forced evaluation of whole architectures (`_run`). A core supplies
+    ``_initial_state(n)`` and ``_step(x, state) -> (h, state)``, one step per decision or anchor:
+    `Controller` (the LSTM, below) and `enas.transformer_controller.TransformerController`.
+    """
+
+    def _setup(self, decisions: Sequence[Decision], temperature: Optional[float], tanh_constant: Optional[float],
+               op_tanh_reduce: float, skip_target: float) -> None:
         self.decisions = tuple(decisions)
         if not self.decisions:
             raise ValueError("a controller needs at least one decision")
         self.temperature, self.tanh_constant, self.op_tanh_reduce = temperature, tanh_constant, op_tanh_reduce
         self.skip_target = skip_target
-        H = lstm_size
-        self.start = nn.Parameter(torch.empty(1, H))  # official g_emb
-        self.lstm = nn.ModuleList(nn.LSTMCell(H, H) for _ in range(lstm_layers))
+
+    def _add_heads(self, hidden: int, share_heads: bool) -> None:
+        """Softmax heads and option embeddings per decision, the anchor attention, and the step plan."""
+        H = hidden
         self.heads, self.embeddings = nn.ModuleDict(), nn.ModuleDict()
         self._head_key: Dict[str, str] = {}
         for d in self.decisions:
@@ -80,8 +91,8 @@ class Controller(nn.Module):
         self.attn_query = nn.Linear(H, H, bias=False)   # W2
         self.attn_v = nn.Linear(H, 1, bias=False)
         self._plan = self._make_plan()
-        for p in self.parameters():
-            nn.init.uniform_(p, -init_range, init_range)
+
+    def _add_op_prior(self, op_prior: Optional[Mapping[str, float]]) -> None:
         # Official ENAS initialises the op-softmax bias to favour the convolutions ([10, 10, 0, 0, 0]
         # for sep_conv_3x3, sep_conv_5x5, avg_pool, max_pool, identity): a prior the policy can unlearn.
         with torch.no_grad():
@@ -90,6 +101,21 @@ class Controller(nn.Module):
                     head = self.heads[self._head_key[d.label]]
                     for i, name in enumerate(d.options):
                         head.bias[i] += float(op_prior.get(name, 0.0))
+
+    @property
+    def hidden_size(self) -> int:
+        return self.start.shape[1]
+
+    @property
+    def num_steps(self) -> int:
+        """Core steps per architecture: one per decision plus one per anchor."""
+        return len(self.decisions) + sum(len(before) + (after is not None) for before, after in self._plan)
+
+    def _initial_state(self, n: int):
+        raise NotImplementedError
+
+    def _step(self, x: torch.Tensor, state):
+        raise NotImplementedError
 
     def _make_plan(self) -> List[Tuple[List[str], Optional[str]]]:
         """For each decision: anchors to create before it (nodes without decisions), anchor to emit after it."""
@@ -113,14 +139,6 @@ class Controller(nn.Module):
         return plan
 
     # ----------------------------------------------------------------------------------------- #
-    def _step(self, x, state):
-        new_state = []
-        for layer, (h, c) in zip(self.lstm, state):
-            h, c = layer(x, (h, c))
-            new_state.append((h, c))
-            x = h
-        return x, new_state
-
     def _squash(self, logits: torch.Tensor, layer: bool) -> torch.Tensor:
         if not torch.isfinite(logits).all():
             raise FloatingPointError("the controller's logits are not finite (NaN or inf): its weights diverged; "
@@ -131,10 +149,12 @@ class Controller(nn.Module):
             logits = (self.tanh_constant / (self.op_tanh_reduce if layer else 1.0)) * torch.tanh(logits)
         return logits
 
-    def _run(self, n: int, given: Optional[List[Mapping]] = None, greedy: bool = False) -> Samples:
+    def _run(self, n: int, given: Optional[List[Mapping]] = None, greedy: bool = False,
+             record: Optional[Dict[str, torch.Tensor]] = None) -> Samples:
+        """``record``, when given, receives each decision's option probabilities (n, options)."""
         device = self.start.device
         H = self.start.shape[1]
-        state = [(torch.zeros(n, H, device=device), torch.zeros(n, H, device=device)) for _ in self.lstm]
+        state = self._initial_state(n)
         inputs = self.start.expand(n, H)
         anchors: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}  # name -> (value, W1 value-key)
         log_prob = torch.zeros(n, device=device)
@@ -143,18 +163,24 @@ class Controller(nn.Module):
         skips, skip_slots, subset_decisions = torch.zeros(n, device=device), 0, 0
         archs: List[Dict] = [{} for _ in range(n)]
         rows = torch.arange(n, device=device)
+        step_log_prob: List[torch.Tensor] = []
+        step_hidden: List[torch.Tensor] = []
         for d, (before, after) in zip(self.decisions, self._plan):
             for name in before:
                 h, state = self._step(self.start.expand(n, H), state)
                 anchors[name] = (torch.zeros_like(h), self.attn_anchor(h))
             h, state = self._step(inputs, state)
             target = None if given is None else [g[d.label] for g in given]
+            step_hidden.append(h)
             if d.kind == "layer":
                 key = self._head_key[d.label]
                 logits = self._squash(self.heads[key](h), layer=True)
                 idx = self._categorical(logits, target, d, greedy)
                 lp = F.log_softmax(logits, -1)
-                log_prob = log_prob + lp[rows, idx]
+                if record is not None:
+                    record[d.label] = lp.exp()
+                step_log_prob.append(lp[rows, idx])
+                log_prob = log_prob + step_log_prob[-1]
                 entropy = entropy + -(lp.exp() * lp).sum(-1)
                 inputs = self.embeddings[key](idx)
                 for a, i in zip(archs, idx.tolist()):
@@ -169,6 +195,8 @@ class Controller(nn.Module):
                     values = self.embeddings[key].weight.unsqueeze(0).expand(n, -1, -1)
                     logits = self.heads[key](h)
                 logits = self._squash(logits, layer=False)
+                if record is not None:  # any subset: P(take) per candidate; k of n: the first draw's softmax
+                    record[d.label] = torch.sigmoid(2.0 * logits) if d.n_chosen is None else F.softmax(logits, -1)
                 if d.n_chosen is None:
                     mask, lp, ent, kl = self._subset(logits, target, greedy)
                     penalty = penalty + kl
@@ -179,6 +207,7 @@ class Controller(nn.Module):
                     mask, lp, ent = self._k_of_n(logits, target, d, greedy)
                     inputs = (mask.unsqueeze(-1) * values).sum(1) / d.n_chosen
                 log_prob, entropy = log_prob + lp, entropy + ent
+                step_log_prob.append(lp)
                 for a, m in zip(archs, mask.bool().tolist()):
                     a[d.label] = [i for i, on in enumerate(m) if on]
             if after is not None:
@@ -187,7 +216,8 @@ class Controller(nn.Module):
                 inputs = self.start.expand(n, H)
         rate = skips / skip_slots if skip_slots else torch.zeros(n, device=device)
         # official general_controller: the mean over layers of each layer's summed KL
-        return Samples(archs, log_prob, entropy, penalty / max(subset_decisions, 1), rate)
+        return Samples(archs, log_prob, entropy, penalty / max(subset_decisions, 1), rate,
+                       torch.stack(step_log_prob, 1), torch.stack(step_hidden, 1))
 
     def _categorical(self, logits, target, d: Decision, greedy: bool) -> torch.Tensor:
         if target is not None:
@@ -262,6 +292,49 @@ class Controller(nn.Module):
         the policy's samples that fit a budget."""
         return self._run(len(archs), given=list(archs))
 
+    @torch.no_grad()
+    def decision_probabilities(self) -> Dict[str, List[float]]:
+        """Each decision's option probabilities along the policy's most likely architecture (the
+        greedy sample; no random numbers are drawn, so recording them leaves a run's course unchanged)."""
+        record: Dict[str, torch.Tensor] = {}
+        was_training = self.training
+        self.eval()
+        try:
+            self._run(1, greedy=True, record=record)
+        finally:
+            self.train(was_training)
+        return {label: [round(p, 5) for p in probs[0].tolist()] for label, probs in record.items()}
+
     def log_prob(self, archs: Sequence[Mapping]) -> torch.Tensor:
         """Log-probability of given architectures under the policy (teacher forcing)."""
         return self.evaluate(archs).log_prob
+
+
+class Controller(DecisionPolicy):
+    """The ENAS controller: an LSTM core (official ``lstm_size`` x ``lstm_num_layers``)."""
+
+    def __init__(self, decisions: Sequence[Decision], lstm_size: int = 64, lstm_layers: int = 1,
+                 temperature: Optional[float] = None, tanh_constant: Optional[float] = 1.1,
+                 op_tanh_reduce: float = 2.5, skip_target: float = 0.4, share_heads: bool = False,
+                 init_range: float = 0.1, op_prior: Optional[Mapping[str, float]] = None):
+        super().__init__()
+        self._setup(decisions, temperature, tanh_constant, op_tanh_reduce, skip_target)
+        H = lstm_size
+        self.start = nn.Parameter(torch.empty(1, H))  # official g_emb
+        self.lstm = nn.ModuleList(nn.LSTMCell(H, H) for _ in range(lstm_layers))
+        self._add_heads(H, share_heads)
+        for p in self.parameters():
+            nn.init.uniform_(p, -init_range, init_range)
+        self._add_op_prior(op_prior)
+
+    def _initial_state(self, n: int):
+        H, device = self.hidden_size, self.start.device
+        return [(torch.zeros(n, H, device=device), torch.zeros(n, H, device=device)) for _ in self.lstm]
+
+    def _step(self, x, state):
+        new_state = []
+        for layer, (h, c) in zip(self.lstm, state):
+            h, c = layer(x, (h, c))
+            new_state.append((h, c))
+            x = h
+        return x, new_state

@@ -211,15 +211,16 @@ class ImageLoader:
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device,
                  shuffle: bool = True, augment: Optional[Augment] = None, drop_last: bool = True,
-                 channels_last: bool = False, seed: Optional[int] = None):
+                 channels_last: bool = False, seed: Optional[int] = None,
+                 mean: Tuple[float, ...] = CIFAR10_MEAN, std: Tuple[float, ...] = CIFAR10_STD):
         """With ``seed``, the order of epoch e is a function of (seed, e) alone, not of the global random
         state: every process of a torchrun job draws the same permutation and takes its own shard of
         each batch, whatever else each has drawn (rank 0 alone trains the controller)."""
         if len(x) == 0:
             raise ValueError("empty data split")
         self.seed, self.epoch = seed, 0
-        mean = torch.tensor(CIFAR10_MEAN, device=device).view(1, 3, 1, 1)
-        std = torch.tensor(CIFAR10_STD, device=device).view(1, 3, 1, 1)
+        mean = torch.tensor(mean, device=device).view(1, -1, 1, 1)  # the data's own for your images
+        std = torch.tensor(std, device=device).view(1, -1, 1, 1)
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
         self.x = ((x.to(device).float().div_(255) - mean) / std).contiguous(memory_format=self.memory_format)
         self.y = y.to(device)

@@ -3,8 +3,10 @@
 ENAS trains one sampled architecture per step; with N processes, rank 0 samples the step's
 architectures and broadcasts them, every rank runs the same architecture on its shard of the batch,
 and the gradients of the parameters on that path are averaged with ``all_reduce`` (a plain DDP
-wrapper would expect every parameter to take part). The controller learns on rank 0, which also
-derives and writes checkpoints; the other ranks wait. Image tasks only. Without ``torchrun`` (no
+wrapper would expect every parameter to take part). The controller learns on rank 0, which
+broadcasts each architecture it wants a reward for; every rank scores it on its shard of the same
+validation batches and the sums are added (`sum_over_ranks`), so rewards cost 1/N each. Rank 0
+alone derives and writes checkpoints; the other ranks wait. Image tasks only. Without ``torchrun`` (no
 ``WORLD_SIZE`` in the environment) every function here is a no-op.
 """
 from __future__ import annotations
@@ -17,7 +19,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-__all__ = ["setup", "is_main", "world_size", "rank", "broadcast", "average_gradients", "average_buffers", "shard", "barrier", "cleanup"]
+__all__ = ["setup", "is_main", "world_size", "rank", "broadcast", "average_gradients", "average_buffers", "sum_over_ranks", "sync_batchnorm", "shard", "barrier", "cleanup"]
 
 
 _joined_here = False  # cleanup() only leaves a group that setup() joined, not a caller's own
@@ -98,6 +100,29 @@ def average_buffers(model: nn.Module) -> None:
     for b in bufs:
         b.copy_(flat[offset:offset + b.numel()].view_as(b))
         offset += b.numel()
+
+
+def sum_over_ranks(*values):
+    """Each value (a tensor or a number) summed over ranks, in one all_reduce; as given without torchrun."""
+    if not dist.is_initialized():
+        return values
+    tensors = [v for v in values if isinstance(v, torch.Tensor)]
+    device = tensors[0].device if tensors else torch.device("cpu")
+    flat = torch.stack([torch.as_tensor(v, dtype=torch.float64, device=device).reshape(()) for v in values])
+    dist.all_reduce(flat)
+    return tuple(type(v)(x) if not isinstance(v, torch.Tensor) else x.to(v.dtype) for v, x in zip(values, flat))
+
+
+def sync_batchnorm(model: nn.Module, enabled: bool, device: torch.device) -> nn.Module:
+    """With ``enabled`` and several ranks, every BatchNorm normalises with the statistics of the whole
+    batch (all ranks' shards), not of this rank's shard: ``trainer.sync_bn``. PyTorch's SyncBatchNorm
+    runs on GPUs only, so asking for it elsewhere is an error rather than a silent no-op."""
+    if not enabled or world_size() == 1:
+        return model
+    if device.type != "cuda":
+        raise ValueError(f"trainer.sync_bn=true needs CUDA (torch's SyncBatchNorm runs on GPUs only); this run "
+                         f"is on {device.type}: drop the override")
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model)
 
 
 def shard(batch: Any) -> Any:

@@ -18,9 +18,9 @@ from typing import Callable, Dict, List, Mapping, Optional
 
 import torch
 
-from .controller import Controller
+from .controller import DecisionPolicy
 
-__all__ = ["EMABaseline", "reinforce_loss", "controller_step"]
+__all__ = ["EMABaseline", "reinforce_loss", "controller_step", "sample_and_reward"]
 
 
 class EMABaseline:
@@ -51,7 +51,7 @@ def reinforce_loss(log_prob: torch.Tensor, advantage: torch.Tensor, skip_penalty
     return loss.mean()
 
 
-def controller_step(controller: Controller, optimizer: torch.optim.Optimizer, baseline: EMABaseline,
+def controller_step(controller: DecisionPolicy, optimizer: torch.optim.Optimizer, baseline: EMABaseline,
                     reward_fn: Callable[[Dict], float], num_archs: int = 10, entropy_weight: float = 1e-4,
                     skip_weight: float = 0.0, grad_clip: Optional[float] = None, constraint=None,
                     rewards_fn: Optional[Callable[[List[Dict], Callable], List[float]]] = None) -> Dict[str, float]:
@@ -63,16 +63,7 @@ def controller_step(controller: Controller, optimizer: torch.optim.Optimizer, ba
     (screening: evaluate the promising ones, predict the rest).
     """
     controller.train()
-    if constraint is not None and constraint.active:
-        with torch.no_grad():
-            archs = constraint.sample(lambda k: controller.sample_many(k).archs, num_archs)
-        samples = controller.evaluate(archs)
-    else:
-        samples = controller.sample_many(num_archs)
-    values = rewards_fn(samples.archs, reward_fn) if rewards_fn else [reward_fn(a) for a in samples.archs]
-    rewards = torch.tensor([float(r) for r in values])
-    if not torch.isfinite(rewards).all():
-        raise FloatingPointError(f"non-finite reward {rewards.tolist()}: the shared weights have diverged")
+    samples, rewards = sample_and_reward(controller, reward_fn, num_archs, constraint, rewards_fn)
     total = rewards + entropy_weight * samples.entropy.detach().cpu()
     advantage = torch.tensor([r - baseline.update(r) for r in total.tolist()])
     loss = reinforce_loss(samples.log_prob, advantage, samples.skip_penalty, skip_weight)
@@ -86,3 +77,20 @@ def controller_step(controller: Controller, optimizer: torch.optim.Optimizer, ba
         "entropy": samples.entropy.mean().item(), "controller_loss": loss.item(),
         "skip_rate": samples.skip_rate.mean().item(),
     }
+
+
+def sample_and_reward(controller: DecisionPolicy, reward_fn: Callable[[Dict], float], num_archs: int, constraint=None,
+                      rewards_fn: Optional[Callable[[List[Dict], Callable], List[float]]] = None):
+    """``num_archs`` architectures from the policy (within ``constraint``'s budget) and their rewards
+    (a CPU tensor); every policy-gradient update starts here (REINFORCE, actor-critic, PPO)."""
+    if constraint is not None and constraint.active:
+        with torch.no_grad():
+            archs = constraint.sample(lambda k: controller.sample_many(k).archs, num_archs)
+        samples = controller.evaluate(archs)
+    else:
+        samples = controller.sample_many(num_archs)
+    values = rewards_fn(samples.archs, reward_fn) if rewards_fn else [reward_fn(a) for a in samples.archs]
+    rewards = torch.tensor([float(r) for r in values])
+    if not torch.isfinite(rewards).all():
+        raise FloatingPointError(f"non-finite reward {rewards.tolist()}: the shared weights have diverged")
+    return samples, rewards

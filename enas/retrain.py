@@ -24,7 +24,9 @@ from supernet import ArchitectureError, freeze, load_architecture, use_running_s
 from .config import check_config
 from . import distributed
 from .checkpoint import RunLock, rng_state, save_checkpoint, set_rng_state
-from .run import MetricsLogger, resolve_device, seed_everything
+from .assemble import example_input
+from .constraints import count_flops
+from .run import MetricsLogger, announce, resolve_device, seed_everything
 from .search import build_supernet, open_run, to_memory_format
 from .tasks import build_task
 from .training import make_optimizer, make_scheduler, train_epoch
@@ -113,12 +115,14 @@ def _retrain(cfg, device: torch.device, out: Path, state: Optional[Dict], resume
     """Under torchrun every rank trains the same child on its shard of each batch (gradients averaged,
     as the search's shared-weights step); rank 0 alone writes."""
     main = distributed.is_main()
+    started = time.time()
     seed_everything(cfg.seed)
     task, info = build_task(cfg, device, "retrain")
     model, space, arch = build_child(cfg.space, cfg.architecture, device, info)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     to_memory_format(model, cfg.trainer)
+    model = distributed.sync_batchnorm(model, cfg.trainer.get("sync_bn", False), device)
     optimizer = make_optimizer(model, cfg.trainer)
     scheduler = make_scheduler(optimizer, cfg.trainer)
     logger = MetricsLogger(out, resume=bool(resume_from)) if main else None
@@ -173,16 +177,19 @@ def _retrain(cfg, device: torch.device, out: Path, state: Optional[Dict], resume
     elif not row:  # resumed a finished run: evaluate what is there
         row = {f"test_{k}": v for k, v in task.evaluate(model, task.test).items()}
     tested = {k: v for k, v in row.items() if k.startswith("test_")}
-    result = {**tested, "params": params,
+    flops = count_flops(model, example_input(task))  # per example, in eval mode: without the auxiliary head
+    result = {**tested, "params": params, "flops": flops,
               "params_with_aux": sum(p.numel() for p in model.parameters()), "epochs": cfg.trainer.epochs,
               **({"best_epoch": stopper.best_epoch, "stopped_early": stopper.stopped} if stopper.patience else {}),
-              "space": space, "architecture": arch, "out_dir": str(out)}
+              "space": space, "architecture": arch, "out_dir": str(out), "minutes": (time.time() - started) / 60}
     distributed.cleanup()
     if not main:
         return result
     (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     logger.close()
     shown = ", ".join(f"{k[len('test_'):]} {v:.4f}" for k, v in tested.items())
-    print(f"\nTest {shown} after {cfg.trainer.epochs} epochs; {params / 1e6:.3f}M parameters. "
-          f"Results in {out / 'results.json'}\n")
+    size = f"{params / 1e6:.3f}M parameters" + ("" if math.isnan(flops) else
+                                                 f", {flops / 1e6:,.2f}M multiply-accumulates per example")
+    announce(f"\nTest {shown} after {cfg.trainer.epochs} epochs; {size}; {result['minutes']:.1f} minutes. "
+             f"Results in {out / 'results.json'}\n")
     return result

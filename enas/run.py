@@ -6,7 +6,6 @@ import io
 import logging
 import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional
 
@@ -14,8 +13,10 @@ import numpy as np
 import torch
 
 from . import _malloc
+from .checkpoint import atomic_write
 
-__all__ = ["resolve_device", "seed_everything", "MetricsLogger", "progress", "output_dir", "prepare_process"]
+__all__ = ["resolve_device", "seed_everything", "MetricsLogger", "progress", "output_dir", "prepare_process",
+           "announce"]
 
 log = logging.getLogger("enas")
 
@@ -39,6 +40,32 @@ def prepare_process(cfg) -> None:
     """Process-wide settings, applied once by the command-line entry points."""
     if getattr(cfg, "tune_malloc", False):
         _malloc.keep_freed_memory_mapped()
+    cap_threads_for_parallel_jobs()
+
+
+def cap_threads_for_parallel_jobs() -> Optional[int]:
+    """Under a Hydra launcher that runs jobs side by side on this machine (joblib: ``n_jobs``), give each
+    job ``cores // jobs`` PyTorch threads: oversubscribed, every job ran 10-100x slower. An explicit
+    ``OMP_NUM_THREADS`` wins. Returns the threads set, or None when nothing was changed."""
+    try:
+        from hydra.core.hydra_config import HydraConfig
+
+        launcher = HydraConfig.get().launcher
+    except (ImportError, ValueError):  # not under Hydra
+        return None
+    n_jobs = launcher.get("n_jobs") if launcher is not None else None
+    if not n_jobs:
+        return None
+    cores = os.cpu_count() or 1
+    jobs = cores + 1 + n_jobs if n_jobs < 0 else n_jobs  # joblib: -1 means one job per core, -2 all but one
+    if os.environ.get("OMP_NUM_THREADS"):  # the user's, or joblib's own cap in its workers
+        log.info("%d parallel jobs on %d cores: %d PyTorch thread(s) per job (OMP_NUM_THREADS=%s)", jobs, cores,
+                 torch.get_num_threads(), os.environ["OMP_NUM_THREADS"])
+        return None
+    threads = max(1, cores // max(1, jobs))
+    torch.set_num_threads(threads)
+    log.info("%d parallel jobs on %d cores: %d PyTorch thread(s) per job", jobs, cores, threads)
+    return threads
 
 
 def output_dir(cfg) -> Path:
@@ -87,10 +114,13 @@ class MetricsLogger:
         writer = csv.DictWriter(buf, fieldnames=keys)
         writer.writeheader()
         writer.writerows(self.rows)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".metrics.", suffix=".tmp")
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, self.path)
+        text = buf.getvalue()
+
+        def write(tmp: str) -> None:
+            with open(tmp, "w", newline="") as f:
+                f.write(text)
+
+        atomic_write(write, self.path)
         if self.writer is not None:
             for k, v in row.items():
                 if isinstance(v, (int, float)) and k != "epoch":
@@ -100,6 +130,16 @@ class MetricsLogger:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
+
+
+def announce(text: str) -> None:
+    """Print a closing summary, and write it to the run's log file (Hydra's ``search.log`` /
+    ``train.log``) too; the console already shows it once, so it skips the console handlers."""
+    print(text)
+    record = log.makeRecord(log.name, logging.INFO, __file__, 0, text.strip("\n"), None, None)
+    for handler in logging.getLogger().handlers + log.handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
 
 
 def progress(iterable: Iterable, enabled: bool, **kwargs):

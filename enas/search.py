@@ -23,15 +23,16 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from supernet import activate, count_architectures, count_parameters, create_space, decisions
+from supernet import activate, count_architectures, count_parameters, create_space, decisions, space_kwargs
 
 from . import distributed
 from .assemble import (build_constraint, build_predictor, build_short_train, build_zero_cost, derive_signals,
-                       example_input, predictor_options)
+                       differentiable_options, evolution_options, example_input, predictor_options)
 from .config import check_config
 from .checkpoint import RunLock, load_checkpoint, resolve_resume, rng_state, save_checkpoint, set_rng_state
 from .derive import derive, write_architecture
-from .run import MetricsLogger, output_dir, progress, resolve_device, seed_everything
+from .policy_log import record_policy
+from .run import MetricsLogger, announce, output_dir, progress, resolve_device, seed_everything
 from .constraints import measure_child
 from .strategy import create_strategy
 from .tasks import build_task
@@ -60,6 +61,12 @@ def build_supernet(space_cfg, device: torch.device, data_info: Optional[Dict] = 
     vocab = (data_info or {}).get("vocab_size")
     if vocab is not None and spec.setdefault("vocab_size", vocab) != vocab:
         raise ValueError(f"space.vocab_size={spec['vocab_size']} but the data has {vocab} words")
+    classes = (data_info or {}).get("num_classes")
+    if classes is not None and "num_classes" in space_kwargs(name):  # your images: their number of classes
+        if spec.get("num_classes", classes) != classes:
+            raise ValueError(f"space.num_classes={spec['num_classes']} but the data has {classes} classes")
+        if classes != space_kwargs(name)["num_classes"]:  # a default stays implicit: older checkpoints still match
+            spec["num_classes"] = classes
     model = create_space(name, **spec).to(device)
     return model, {"name": name, "kwargs": spec}
 
@@ -78,11 +85,13 @@ def build_search(cfg, device: torch.device):
     task, split = build_task(cfg, device, "search")
     model, space = build_supernet(cfg.space, device, split)
     to_memory_format(model, cfg.trainer)
+    model = distributed.sync_batchnorm(model, cfg.trainer.get("sync_bn", False), device)
     constraint = build_constraint(cfg, model, task)
     predictor = build_predictor(cfg, model, space, task, device)
     strategy = create_strategy(cfg.strategy, decisions(model), device, cfg.seed, constraint=constraint,
                                predictor=predictor, predictor_options=predictor_options(cfg),
-                               **controller_kwargs(cfg.controller))
+                               evolution_options=evolution_options(cfg),
+                               differentiable_options=differentiable_options(cfg), **controller_kwargs(cfg.controller))
     return task, split, model, space, strategy
 
 
@@ -126,6 +135,7 @@ def refuse_changed_config(state: Dict, cfg, path) -> None:
 
 
 def _search(cfg, device: torch.device, out: Path, state: Optional[Dict], resume_from: Optional[Path]) -> Dict:
+    began = time.time()
     task, split, model, space, strategy = build_search(cfg, device)
     main = distributed.is_main()
     optimizer = make_optimizer(model, cfg.trainer)
@@ -148,13 +158,14 @@ def _search(cfg, device: torch.device, out: Path, state: Optional[Dict], resume_
         if not main:
             continue
         logger.log(row)
+        record_policy(out, epoch, strategy)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in row.items()
                                                   if isinstance(v, float) and v is not None))
         save_checkpoint(_state(model, strategy, optimizer, scheduler, epoch, (epoch + 1) * steps, cfg, space, split),
                         out / "checkpoints", epoch, keep_every=cfg.get("keep_every", 0))
     result = {}
     if main:  # rank 0 derives and writes; the others wait for it in cleanup()
-        result = run_derive(model, strategy, task, cfg.derive, out, space, cfg)
+        result = run_derive(model, strategy, task, cfg.derive, out, space, cfg, began=began)
         logger.close()
     distributed.cleanup()
     return result
@@ -177,13 +188,18 @@ def search_epoch(model: nn.Module, task, strategy, optimizer, scheduler, trainer
     distributed.average_buffers(model)  # rank 0 scores rewards with statistics of the whole batch
     scheduler.step()
     row["shared_seconds"] = time.time() - began
-    if strategy.learns(epoch, trainer) and controller_steps > 0 and distributed.is_main():
+    if strategy.learns(epoch, trainer) and controller_steps > 0 and not distributed.is_main():
+        _serve_rewards(model, task)  # score rank 0's architectures on this rank's shards, until it is done
+    elif strategy.learns(epoch, trainer) and controller_steps > 0:
         phase = time.time()
         try:
             row.update(_controller_phase(model, strategy, task, controller_steps, trainer.progress, epoch))
         except FloatingPointError as err:
             raise FloatingPointError(f"epoch {epoch}, controller phase: {err}; nothing of this epoch was "
                                      "checkpointed") from None
+        finally:
+            if distributed.world_size() > 1:
+                distributed.broadcast(None)  # releases the other ranks' _serve_rewards
         if strategy.predictor is not None:
             row.update(strategy.predictor.refit())
         row["controller_seconds"] = time.time() - phase
@@ -195,19 +211,22 @@ def _controller_phase(model, strategy, task, steps: int, show: bool, epoch: int)
     task.start_reward_epoch()
     predictor = strategy.predictor
 
+    spread = distributed.world_size() > 1
+
     def reward(arch: Dict) -> float:
+        if spread:  # every rank scores this architecture on its shard of the same validation batches
+            distributed.broadcast(arch)
         activate(model, arch)
-        value = task.reward(model)
+        value = task.reward(model, across_ranks=True) if spread else task.reward(model)
         if predictor is not None:  # everything the search measures teaches the predictor
             predictor.observe(arch, value)
         return value
 
     bar = progress(range(steps), show, desc=f"controller {epoch}")
-    ticker = iter(bar)
 
     def tick(stats: Dict) -> None:
-        next(ticker, None)
-        if hasattr(bar, "set_postfix"):
+        if hasattr(bar, "update"):  # advanced by hand: the steps run inside strategy.learn
+            bar.update(1)
             bar.set_postfix(reward=f"{stats['reward']:.3f}", baseline=f"{stats['baseline']:.3f}",
                             entropy=f"{stats['entropy']:.2f}")
 
@@ -215,6 +234,15 @@ def _controller_phase(model, strategy, task, steps: int, show: bool, epoch: int)
     if hasattr(bar, "close"):
         bar.close()
     return stats
+
+
+def _serve_rewards(model, task) -> None:
+    """The controller phase on ranks other than 0: rank 0 learns, and broadcasts each architecture it
+    wants scored; this rank scores it on its shard (`_controller_phase`'s ``reward``) until ``None``."""
+    task.start_reward_epoch()
+    while (arch := distributed.broadcast(None)) is not None:
+        activate(model, arch)
+        task.reward(model, across_ranks=True)
 
 
 def _state(model, strategy, optimizer, scheduler, epoch, step, cfg, space, split) -> Dict:
@@ -243,8 +271,10 @@ def _restore(state, model, strategy, optimizer, scheduler, space) -> int:
     return state["epoch"] + 1
 
 
-def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=None) -> Dict:
-    """Derive, write ``architecture.json`` / ``.txt``, print where they went; returns the metrics."""
+def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=None,
+               began: Optional[float] = None) -> Dict:
+    """Derive, write ``architecture.json`` / ``.txt``, print where they went; returns the metrics.
+    With ``began`` (the run's start time), the summary and the JSON also say how many minutes it took."""
     show = bool(cfg.trainer.progress) if cfg is not None and "trainer" in cfg else True
     device = next(model.parameters()).device
     zero_cost = build_zero_cost(cfg, space, task, device, derive_signals(derive_cfg)) if cfg is not None else None
@@ -265,6 +295,8 @@ def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=No
     child = measure_child(model, result["architecture"], example_input(task))
     metrics.update({f"child_{k}": v for k, v in child.items()})
     extra = {"child": child, "select": derive_cfg.get("select", "shared")}
+    if began is not None:
+        extra["minutes"] = (time.time() - began) / 60
     if cfg is not None and cfg.get("benchmark"):
         from .benchmark import lookup_benchmark
 
@@ -284,8 +316,10 @@ def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=No
             summary += f", top {b['budget_top_percent']:.2f}% of the cells within the budget"
         summary += "\n"
     shown = ", ".join(f"{k[len('derive_'):]} {v:.4g}" for k, v in metrics.items() if k.startswith("derive_valid"))
-    print(f"\nDerived architecture (picked by derive.select={extra['select']}; {shown} with the shared weights):\n"
-          f"{summary}\nWritten to {path}\nRun folder: {out}\n")
+    if "minutes" in extra:
+        summary += f"Search took {extra['minutes']:.1f} minutes (this process, including derive)\n"
+    announce(f"\nDerived architecture (picked by derive.select={extra['select']}; {shown} with the shared weights):\n"
+             f"{summary}\nWritten to {path}\nRun folder: {out}\n")
     return {"architecture": result["architecture"], "out_dir": str(out), **metrics, **extra}
 
 

@@ -13,6 +13,10 @@ to the budget.
   each update evaluates only the ``screen_keep`` samples the predictor rates best and uses the
   predictor's estimate for the rest (screening: the reward evaluations are the controller phase's cost).
 * ``predictor``: `enas.predictor_search.PredictorStrategy` (BANANAS-style, on the shared weights).
+* ``evolution``: `enas.evolution_search.EvolutionStrategy` (regularized evolution, Real et al. 2019, on
+  shared weights trained under uniform sampling as in SPOS, Guo et al. 2020).
+* ``darts`` / ``gdas``: `enas.differentiable` (architecture weights learned on a validation loss, step by
+  step beside the shared weights; `shared_archs` hands the loop their per-step hook).
 """
 from __future__ import annotations
 
@@ -23,8 +27,8 @@ import torch
 
 from supernet import Decision, random_architecture
 
-from .controller import Controller
-from .reinforce import EMABaseline, controller_step
+from .policy_gradient import PolicyUpdate, create_controller
+from .reinforce import EMABaseline
 
 __all__ = ["RandomStrategy", "ENASStrategy", "create_strategy", "STRATEGIES"]
 
@@ -60,6 +64,11 @@ class RandomStrategy:
     def candidates(self, n: int) -> List[Dict]:
         return self.propose(n)
 
+    def policy_probabilities(self) -> Optional[Dict[str, List[float]]]:
+        """Per decision, the probability of each option under the strategy's learned policy (recorded
+        each epoch for the run report); None for strategies without one."""
+        return None
+
     def state_dict(self) -> dict:
         return {"rng": self.rng.getstate()}
 
@@ -68,7 +77,10 @@ class RandomStrategy:
 
 
 class ENASStrategy(RandomStrategy):
-    """The ENAS controller trained with REINFORCE; uniform proposals remain available for warm-up."""
+    """The ENAS controller trained with REINFORCE; uniform proposals remain available for warm-up.
+
+    ``kind`` (lstm | transformer) and ``algorithm`` (reinforce | actor_critic | ppo) choose the policy
+    and its update (`enas.policy_gradient`)."""
 
     name = "enas"
 
@@ -77,13 +89,20 @@ class ENASStrategy(RandomStrategy):
                  lr: float = 3.5e-3, beta1: float = 0.0, eps: float = 1e-3, baseline_decay: float = 0.99,
                  entropy_weight: float = 1e-4, num_aggregate: int = 10, train_steps: int = 30,
                  skip_target: float = 0.4, skip_weight: float = 0.0, grad_clip=None, op_prior=None,
-                 screen_keep: int = 0, constraint=None, predictor=None):
+                 screen_keep: int = 0, constraint=None, predictor=None, kind: str = "lstm",
+                 transformer_layers: int = 2, transformer_heads: int = 4, algorithm: str = "reinforce",
+                 value_lr: float = 0.005, ppo_clip: float = 0.2, ppo_epochs: int = 4,
+                 ppo_minibatch: Optional[int] = None):
         super().__init__(decisions, seed, constraint, predictor)
-        self.controller = Controller(decisions, lstm_size, lstm_layers, temperature, tanh_constant, op_tanh_reduce,
-                                     skip_target, share_heads, op_prior=op_prior).to(device)
+        # controller.kind and controller.algorithm: enas.policy_gradient
+        self.controller = create_controller(kind, decisions, lstm_size, lstm_layers, temperature, tanh_constant,
+                                            op_tanh_reduce, skip_target, share_heads, op_prior, transformer_layers,
+                                            transformer_heads).to(device)
         # Official ENAS: Adam with beta1 = 0 and eps = 1e-3.
         self.optimizer = torch.optim.Adam(self.controller.parameters(), lr=lr, betas=(beta1, 0.999), eps=eps)
         self.baseline = EMABaseline(baseline_decay)
+        self.update = PolicyUpdate(algorithm, self.controller, self.optimizer, self.baseline,
+                                   value_lr, beta1, eps, ppo_clip, ppo_epochs, ppo_minibatch)
         self.entropy_weight, self.num_aggregate, self.train_steps = entropy_weight, num_aggregate, train_steps
         self.skip_weight, self.grad_clip = skip_weight, grad_clip
         if not 0 <= screen_keep <= num_aggregate:
@@ -126,9 +145,8 @@ class ENASStrategy(RandomStrategy):
         steps = self.train_steps if steps is None else steps
         self._evaluated = 0
         for _ in range(steps):
-            stats = controller_step(self.controller, self.optimizer, self.baseline, reward_fn, self.num_aggregate,
-                                    self.entropy_weight, self.skip_weight, self.grad_clip, self.constraint,
-                                    self._screened if self.screen_keep else None)
+            stats = self.update.step(reward_fn, self.num_aggregate, self.entropy_weight, self.skip_weight,
+                                     self.grad_clip, self.constraint, self._screened if self.screen_keep else None)
             for k, v in stats.items():
                 totals[k] = totals.get(k, 0.0) + v / steps
             if progress is not None:
@@ -136,35 +154,51 @@ class ENASStrategy(RandomStrategy):
         totals["rewards_evaluated"] = float(self._evaluated)
         return totals
 
+    def policy_probabilities(self) -> Dict[str, List[float]]:
+        return self.controller.decision_probabilities()
+
     def state_dict(self) -> dict:
         return {"rng": self.rng.getstate(), "controller": self.controller.state_dict(),
-                "optimizer": self.optimizer.state_dict(), "baseline": self.baseline.state_dict()}
+                "optimizer": self.optimizer.state_dict(), "baseline": self.baseline.state_dict(),
+                **self.update.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.setstate(state["rng"])
         self.controller.load_state_dict(state["controller"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.baseline.load_state_dict(state["baseline"])
+        self.update.load_state_dict(state)
 
 
 def _strategies() -> Dict[str, type]:
+    from .differentiable import DARTSStrategy, GDASStrategy
+    from .evolution_search import EvolutionStrategy
     from .predictor_search import PredictorStrategy
 
-    return {"enas": ENASStrategy, "random": RandomStrategy, "predictor": PredictorStrategy}
+    return {"enas": ENASStrategy, "random": RandomStrategy, "predictor": PredictorStrategy,
+            "evolution": EvolutionStrategy, "darts": DARTSStrategy, "gdas": GDASStrategy}
 
 
-STRATEGIES = ("enas", "random", "predictor")
+STRATEGIES = ("enas", "random", "predictor", "evolution", "darts", "gdas")
 
 
 def create_strategy(name: str, decisions: Sequence[Decision], device: torch.device, seed: int, constraint=None,
-                    predictor=None, predictor_options: Optional[Mapping] = None, **controller_kwargs):
+                    predictor=None, predictor_options: Optional[Mapping] = None,
+                    evolution_options: Optional[Mapping] = None, differentiable_options: Optional[Mapping] = None,
+                    **controller_kwargs):
     """The strategy ``name``; ``controller_kwargs`` configure the ENAS controller, ``predictor_options``
-    the predictor-guided search."""
+    the predictor-guided search, ``evolution_options`` (fields of `enas.config.EvolutionConfig`) evolution,
+    ``differentiable_options`` (fields of `enas.config.DifferentiableConfig`) darts and gdas."""
     classes = _strategies()
     if name not in classes:
         raise KeyError(f"unknown strategy {name!r}; available: {', '.join(sorted(classes))}")
     if name == "random":
         return RandomStrategy(decisions, seed, constraint, predictor)
+    if name == "evolution":  # a default phase evaluates as many children as ENAS's controller phase rewards
+        return classes[name](decisions, seed, constraint, predictor, **dict(evolution_options or {}),
+                             num_aggregate=controller_kwargs.get("num_aggregate", 10))
+    if name in ("darts", "gdas"):
+        return classes[name](decisions, device, seed, constraint, predictor, **dict(differentiable_options or {}))
     if name == "predictor":
         if predictor is None:
             raise ValueError("strategy=predictor needs a performance predictor (predictor.enabled=true)")

@@ -8,6 +8,7 @@ official ENAS evaluates in training-mode BN for the same reason).
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
@@ -15,7 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Augment, ImageLoader, check_labels, load_cifar10, search_split
+from . import distributed
+from .data import CIFAR10_MEAN, CIFAR10_STD, Augment, ImageLoader, check_labels, load_cifar10, search_split
+from .image_data import USER_SOURCES, channel_stats, load_user_images
 
 __all__ = ["ImageClassification", "build_image_task", "build_task"]
 
@@ -58,6 +61,8 @@ class ImageClassification:
         """Fix the training order of this epoch (the same on every process, and on resume)."""
         if hasattr(self.train, "set_epoch"):
             self.train.set_epoch(epoch)
+        if hasattr(self.valid, "set_epoch"):  # seeded (under torchrun): the reward batches too
+            self.valid.set_epoch(epoch)
 
     def loss(self, model: nn.Module, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor]:
         """Training loss (with the auxiliary head when the model returns one) and batch accuracy."""
@@ -73,13 +78,22 @@ class ImageClassification:
         """A fresh pass over the validation split for this epoch's rewards."""
         self._rewards = self.valid.forever()
 
-    def reward(self, model: nn.Module) -> float:
+    def reward(self, model: nn.Module, across_ranks: bool = False) -> float:
         """The active architecture's score on the next ``reward_batches`` validation minibatches:
         accuracy (the paper), or with ``reward=likelihood`` the geometric-mean probability of the
-        right label, exp(-loss), which separates architectures that tie on accuracy."""
+        right label, exp(-loss), which separates architectures that tie on accuracy. With
+        ``across_ranks`` every torchrun rank scores its shard of the same batches (all must call it)."""
         if self._rewards is None:
             self.start_reward_epoch()
-        return self.score(model, [next(self._rewards) for _ in range(self.reward_batches)])["score"]
+        batches = [next(self._rewards) for _ in range(self.reward_batches)]
+        return self.score(model, batches, across_ranks)["score"]
+
+    def validation_batches(self) -> Iterator[Batch]:
+        """Shuffled validation minibatches of the training batch's size, without end: what a differentiable
+        strategy (DARTS, GDAS) trains its architecture weights on, one per shared-weights step."""
+        loader = copy.copy(self.valid)  # shares the normalised images; only the batching differs
+        loader.batch_size, loader.drop_last = min(self.train.batch_size, len(loader.y)), True
+        return loader.forever()
 
     def fixed_batches(self, n: int) -> List[Batch]:
         """The first ``n`` validation batches in file order: every candidate is scored on the same images."""
@@ -97,17 +111,24 @@ class ImageClassification:
             yield loader.x[start:start + bs], loader.y[start:start + bs]
 
     @torch.no_grad()
-    def score(self, model: nn.Module, batches: Sequence[Batch]) -> Dict[str, float]:
-        """Accuracy and mean loss over ``batches`` (eval mode); ``score`` is what derive maximises."""
+    def score(self, model: nn.Module, batches: Sequence[Batch], across_ranks: bool = False) -> Dict[str, float]:
+        """Accuracy and mean loss over ``batches`` (eval mode); ``score`` is what derive maximises.
+
+        With ``across_ranks`` (torchrun; every rank calls it with the same batches) each rank scores
+        its shard of each batch and the sums are added over ranks: the same score, 1/N of the work."""
         model.eval()
         correct = loss = torch.zeros((), device=self.train.y.device)
         total = 0
+        if across_ranks:
+            batches = [distributed.shard(batch) for batch in batches]
         for x, y in batches:  # sums stay on the device: one synchronisation per score, not two per batch
             with self.autocast():
                 logits = _split_output(model(x))[0].float()
             correct = correct + (logits.argmax(1) == y).sum()
             loss = loss + F.cross_entropy(logits, y, reduction="sum")
             total += len(y)
+        if across_ranks:
+            correct, loss, total = distributed.sum_over_ranks(correct, loss, total)
         acc, loss = correct.item() / total, loss.item() / total
         return {"acc": acc, "loss": loss, "score": math.exp(-loss) if self.likelihood else acc}
 
@@ -122,16 +143,23 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
     Search trains on the search-train split and rewards on the validation split (the test set is
     never touched); retrain trains on all training images and reports the test set.
     """
-    splits = load_cifar10(data.source, data.root, data.download)
-    check_labels(splits, data.num_classes, f"data.root={data.root}" if data.root else f"data.source={data.source}")
+    own = data.source in USER_SOURCES  # your images: their own classes, sizes and normalisation
+    if own:
+        splits, num_classes = load_user_images(data)
+    else:
+        splits, num_classes = load_cifar10(data.source, data.root, data.download), data.num_classes
+    check_labels(splits, num_classes, f"data.root={data.root}" if data.root else f"data.source={data.source}")
     (x, y), (x_test, y_test) = splits["train"], splits["test"]
+    mean, std = channel_stats(x) if own else (CIFAR10_MEAN, CIFAR10_STD)
+    valid_size = int(round(data.valid_size * len(y))) if data.valid_size < 1 else int(data.valid_size)
     channels_last = bool(trainer.channels_last)
     augment = Augment(cutout=data.cutout) if data.augment else None
-    eval_loader = lambda xs, ys: ImageLoader(xs, ys, data.eval_batch_size, device, shuffle=True, drop_last=False,
-                                             channels_last=channels_last)
+    eval_loader = lambda xs, ys, seed=None: ImageLoader(xs, ys, data.eval_batch_size, device, shuffle=True,
+                                                        drop_last=False, channels_last=channels_last, seed=seed,
+                                                        mean=mean, std=std)
     info: Dict[str, torch.Tensor] = {}
     if stage == "search":
-        train_idx, valid_idx = search_split(len(y), data.valid_size, seed, data.split, data.split_file)
+        train_idx, valid_idx = search_split(len(y), valid_size, seed, data.split, data.split_file)
         if data.train_subset:
             train_idx = train_idx[torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(seed))
                                   [:data.train_subset]].sort().values
@@ -140,9 +168,12 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
                                   [:data.valid_subset]].sort().values
         info = {"train_idx": train_idx, "valid_idx": valid_idx}
         train = ImageLoader(x[train_idx], y[train_idx], data.batch_size, device, augment=augment,
-                            channels_last=channels_last, seed=seed)
-        task = ImageClassification(train, eval_loader(x[valid_idx], y[valid_idx]), None, trainer.aux_weight,
-                                   trainer.amp, reward_batches, reward)
+                            channels_last=channels_last, seed=seed, mean=mean, std=std)
+        # Under torchrun the ranks score each reward on shards of the same validation batches, so their
+        # order must not depend on each rank's global random state (rank 0 alone samples architectures).
+        valid_seed = seed + 1 if distributed.world_size() > 1 else None
+        task = ImageClassification(train, eval_loader(x[valid_idx], y[valid_idx], valid_seed), None,
+                                   trainer.aux_weight, trainer.amp, reward_batches, reward)
     elif stage == "retrain":
         if data.train_subset:
             keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:data.train_subset]
@@ -152,14 +183,17 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
         if getattr(trainer, "early_stop", 0):
             # Early stopping chooses an epoch, so it must not look at the test set: hold out
             # data.valid_size training images (seeded) and stop on those.
-            train_idx, valid_idx = search_split(len(y), data.valid_size, seed)
+            train_idx, valid_idx = search_split(len(y), valid_size, seed)
             valid = eval_loader(x[valid_idx], y[valid_idx])
             x, y = x[train_idx], y[train_idx]
             info = {"train_idx": train_idx, "valid_idx": valid_idx}
-        train = ImageLoader(x, y, data.batch_size, device, augment=augment, channels_last=channels_last, seed=seed)
+        train = ImageLoader(x, y, data.batch_size, device, augment=augment, channels_last=channels_last, seed=seed,
+                            mean=mean, std=std)
         task = ImageClassification(train, valid, test, trainer.aux_weight, trainer.amp)
     else:
         raise ValueError(f"unknown stage {stage!r}")
+    if own:  # the space adapts its classifier (enas.search.build_supernet)
+        info["num_classes"] = num_classes
     return task, info
 
 

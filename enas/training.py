@@ -43,11 +43,16 @@ def shared_weights_step(model: nn.Module, task, batch, optimizer: torch.optim.Op
                         arch: Optional[Dict] = None):
     """One SGD step on ``batch``; with ``arch`` only that path of the supernet runs and learns.
 
+    ``arch`` may instead be a differentiable strategy's step (`enas.differentiable`): a callable that
+    takes its architecture step and leaves the supernet relaxed for this one.
+
     Gradients are cleared with ``set_to_none=True``, so parameters off the sampled path have no
     gradient at all and the optimizer skips them: no weight decay or momentum drift on weights that
     took no part (DESIGN.md).
     """
-    if arch is not None:
+    if callable(arch):
+        arch(model, task)
+    elif arch is not None:
         activate(model, arch)
     loss, acc = task.loss(model, batch)
     optimizer.zero_grad(set_to_none=True)

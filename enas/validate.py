@@ -57,20 +57,31 @@ RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "controller.reward_batches": _at_least(1), "controller.reward": _one_of("default", "likelihood"),
     "controller.skip_target": ((lambda v: 0 < v < 1), "in (0, 1)"), "controller.skip_weight": _at_least(0),
     "controller.grad_clip": _optional(_positive()), "controller.screen_keep": _at_least(0),
+    "controller.kind": _one_of("lstm", "transformer"), "controller.transformer_layers": _at_least(1),
+    "controller.transformer_heads": _at_least(1), "controller.algorithm": _one_of("reinforce", "actor_critic", "ppo"),
+    "controller.value_lr": _positive(), "controller.ppo_clip": ((lambda v: 0 < v < 1), "in (0, 1)"),
+    "controller.ppo_epochs": _at_least(1), "controller.ppo_minibatch": _optional(_at_least(1)),
     "derive.num_batches": _at_least(1), "derive.top_k": _at_least(1), "derive.uniform_samples": _at_least(0),
     "derive.screen_samples": _at_least(0),
     "derive.short_train.finalists": _at_least(1), "derive.short_train.epochs": _at_least(1),
     "derive.short_train.eta": _at_least(2), "derive.short_train.lr": _positive(),
     "derive.short_train.train_subset": _optional(_at_least(1)),
-    "data.batch_size": _at_least(1), "data.eval_batch_size": _at_least(1), "data.valid_size": _at_least(1),
+    "data.batch_size": _at_least(1), "data.eval_batch_size": _at_least(1), "data.valid_size": _positive(),
+    "data.test_size": _positive(), "objective": _one_of("derive_score", "benchmark_acc"),
     "data.train_subset": _optional(_at_least(1)), "data.valid_subset": _optional(_at_least(1)),
     "data.cutout": _at_least(0), "data.num_classes": _at_least(2), "data.bptt": _at_least(2),
-    "data.split": _one_of("random", "nb201"), "data.source": _one_of("auto", "embedded", "torchvision", "npz"),
+    "data.split": _one_of("random", "nb201"), "data.source": _one_of("auto", "embedded", "torchvision", "npz", "image_folder", "custom"),
     "proxies.batches": _at_least(1),
     "predictor.ensemble": _at_least(1), "predictor.hidden": _at_least(1), "predictor.steps": _at_least(1),
     "predictor.holdout": _fraction(), "predictor.window": _optional(_at_least(2)), "predictor.min_points": _at_least(2),
     "predictor.pool": _at_least(1), "predictor.evaluate": _at_least(1), "predictor.kappa": _at_least(0),
     "predictor.elite": _at_least(1),
+    "evolution.population": _at_least(1), "evolution.sample": _at_least(1),
+    "evolution.cycles": _optional(_at_least(1)), "evolution.mutation_rate": _fraction(closed_right=True),
+    "evolution.crossover": _fraction(closed_right=True),
+    "darts.lr": _positive(), "darts.weight_decay": _at_least(0), "darts.init_scale": _at_least(0),
+    "darts.tau_max": _positive(), "darts.tau_min": _positive(), "darts.regulariser": _one_of("none", "beta"),
+    "darts.regulariser_weight": _at_least(0),
     "constraint.max_params": _optional(_positive()), "constraint.max_flops": _optional(_positive()),
     "keep_every": _at_least(0),
 }
@@ -88,11 +99,29 @@ def _relations(cfg) -> Iterable[str]:
             and get("controller.screen_keep") > get("controller.num_aggregate"):
         yield (f"controller.screen_keep={get('controller.screen_keep')} must be at most controller.num_aggregate="
                f"{get('controller.num_aggregate')} (it keeps that many of each update's samples)")
+    if get("controller.kind") == "transformer" and get("controller.lstm_size") and get("controller.transformer_heads") \
+            and get("controller.lstm_size") % get("controller.transformer_heads"):
+        yield (f"controller.transformer_heads={get('controller.transformer_heads')} must divide controller.lstm_size="
+               f"{get('controller.lstm_size')} (the transformer's width)")
+    if get("objective") == "benchmark_acc" and not get("benchmark"):
+        yield ("objective=benchmark_acc needs a benchmark to look the derived cell up in (benchmark=nb201, "
+               "space=nb201); use objective=derive_score otherwise")
     if get("trainer.lr_min") is not None and get("trainer.lr") is not None and get("trainer.lr_min") > get("trainer.lr"):
         yield f"trainer.lr_min={get('trainer.lr_min')} must not exceed trainer.lr={get('trainer.lr')}"
     if get("trainer.warmup_epochs") and get("trainer.epochs") and get("trainer.warmup_epochs") > get("trainer.epochs"):
         yield (f"trainer.warmup_epochs={get('trainer.warmup_epochs')} is more than trainer.epochs="
                f"{get('trainer.epochs')}: the controller would never learn")
+    if get("evolution.sample") is not None and get("evolution.population") is not None \
+            and get("evolution.sample") > get("evolution.population"):
+        yield (f"evolution.sample={get('evolution.sample')} must be at most evolution.population="
+               f"{get('evolution.population')} (a tournament draws from the population)")
+    betas = get("darts.betas")
+    if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
+        yield f"darts.betas={list(betas)!r} must be two numbers in [0, 1) (Adam's beta1, beta2)"
+    if get("darts.tau_min") is not None and get("darts.tau_max") is not None \
+            and get("darts.tau_min") > get("darts.tau_max"):
+        yield (f"darts.tau_min={get('darts.tau_min')} must not exceed darts.tau_max={get('darts.tau_max')} "
+               "(GDAS's temperature falls from tau_max to tau_min)")
     if get("predictor.evaluate") is not None and get("predictor.pool") is not None \
             and get("predictor.evaluate") > get("predictor.pool"):
         yield f"predictor.evaluate={get('predictor.evaluate')} must be at most predictor.pool={get('predictor.pool')}"

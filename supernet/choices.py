@@ -5,6 +5,9 @@ A search space is an ordinary ``nn.Module`` with these choices written inline, a
 the same label are one decision of the space (for instance the op of node 2 in every normal cell),
 while each keeps its own weights. An architecture activates one option per label; the module then
 runs only that option. `supernet.freeze` replaces every choice by its fixed form (`frozen()`).
+
+A choice may also be *relaxed* (``relaxed`` is not None), which only `supernet.weighted` sets and
+`supernet.activate` clears: it then returns the architecture-weighted candidates (DARTS, GDAS).
 """
 from __future__ import annotations
 
@@ -42,6 +45,8 @@ class LayerChoice(nn.Module):
     Candidates are registered as children under their names, so state-dict keys read
     ``...op0.sep_conv_3x3.weight``.
     """
+
+    relaxed = None  # set by supernet.weighted (DARTS, GDAS); cleared by supernet.activate
 
     def __init__(self, candidates: Union[Mapping[str, nn.Module], Sequence[nn.Module]], *, label: str):
         super().__init__()
@@ -81,6 +86,8 @@ class LayerChoice(nn.Module):
         return self[self.active_name]
 
     def forward(self, *args, **kwargs):
+        if self.relaxed is not None:  # DARTS / GDAS (supernet.weighted): the weighted candidates
+            return self.relaxed(self, *args, **kwargs)
         return self.active_module(*args, **kwargs)
 
     def frozen(self) -> nn.Module:
@@ -99,6 +106,8 @@ class InputChoice(nn.Module):
     ENAS controller then attends over those nodes' hidden states. ``forward`` takes the list of all
     candidate tensors; with an empty selection it returns None (``[]`` for reduction 'none').
     """
+
+    relaxed = None  # set by supernet.weighted (DARTS, GDAS); cleared by supernet.activate
 
     def __init__(
         self,
@@ -139,6 +148,8 @@ class InputChoice(nn.Module):
     def forward(self, inputs: Sequence[torch.Tensor]):
         if len(inputs) != self.n_candidates:
             raise ValueError(f"InputChoice {self.label!r} expects {self.n_candidates} inputs, got {len(inputs)}")
+        if self.relaxed is not None:  # DARTS / GDAS (supernet.weighted): the weighted inputs
+            return self.relaxed(self, inputs)
         return ChosenInputs.reduce([inputs[i] for i in self.chosen], self.reduction)
 
     def frozen(self) -> nn.Module:
@@ -184,5 +195,11 @@ def chosen_module(module: nn.Module) -> nn.Module:
     """The module that actually runs: the active candidate of a `LayerChoice`, else ``module`` itself.
 
     Lets a space's forward treat supernet and frozen child alike (e.g. "no drop path on identity").
+    Under a relaxation that runs every candidate (DARTS, `supernet.activate_weighted`) no single
+    candidate runs, so the choice itself is returned: a space then neither skips it as ``none`` nor
+    treats it as identity.
     """
-    return module.active_module if isinstance(module, LayerChoice) else module
+    if not isinstance(module, LayerChoice):
+        return module
+    relaxed = module.relaxed
+    return module if relaxed is not None and relaxed.runs_all else module.active_module

@@ -156,11 +156,14 @@ def validate_architecture(space: Union[nn.Module, Sequence[Decision]], arch: Map
 
 
 def activate(model: nn.Module, arch: Mapping) -> Architecture:
-    """Make ``model`` run ``arch``: every choice is set to its value. Returns the canonical architecture."""
+    """Make ``model`` run ``arch``: every choice is set to its value (and leaves any relaxed mode of
+    `supernet.weighted`). Returns the canonical architecture."""
     index, decs = _indexed(model)
     arch = validate_architecture(decs, arch)
     for label, value in arch.items():
         for module in index[label]:
+            if module.relaxed is not None:  # leave DARTS/GDAS's relaxed mode (supernet.weighted)
+                module.relaxed = None
             if isinstance(module, LayerChoice):
                 module.active = module.names.index(value)
             else:
@@ -200,6 +203,9 @@ def _atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        umask = os.umask(0)  # mkstemp makes 0600 files; give the mode open() would (0644 under umask 022)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)

@@ -37,3 +37,31 @@ def shared_data(*parts) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (the shared data folder is not part of a clean clone)")
     return path
+
+
+def straight_and_resumed(tmp_path: Path, monkeypatch, overrides, kill_after: int = 0):
+    """A search run straight to the end (``tmp_path/straight``), and the same search killed right after
+    checkpointing epoch ``kill_after`` (``tmp_path/killed``) and resumed from another working folder;
+    returns both final checkpoints (straight, resumed). A resumed run finishes in the folder it continues."""
+    from enas import search as search_module
+
+    def run(out, *extra):
+        return search_module.search(compose_config("search", [*overrides, *extra], out))
+
+    run(tmp_path / "straight")
+    real_save = search_module.save_checkpoint
+
+    def save_then_die(state, directory, epoch, **kw):
+        path = real_save(state, directory, epoch, **kw)
+        if epoch == kill_after:
+            raise KeyboardInterrupt(f"killed after epoch {epoch}")
+        return path
+
+    monkeypatch.setattr(search_module, "save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "killed")
+    monkeypatch.setattr(search_module, "save_checkpoint", real_save)
+    assert torch.load(tmp_path / "killed" / "checkpoints" / "last.pt", weights_only=True)["epoch"] == kill_after
+    run(tmp_path / "elsewhere", f"resume={tmp_path / 'killed'}")
+    return [torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=True)
+            for name in ("straight", "killed")]

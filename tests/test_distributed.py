@@ -170,3 +170,44 @@ def test_enas_train_under_torchrun_is_one_data_parallel_run(tmp_path):
     assert results[0] == results[1]  # the same weights on both ranks, evaluated alike
     assert json.loads((tmp_path / "train" / "results.json").read_text())["test_acc"] == results[0]["test_acc"]
     assert len((tmp_path / "train" / "metrics.csv").read_text().splitlines()) == 3  # one writer: 2 epochs + header
+
+
+def _scores(rank, world, port, out):
+    """A reward scored across ranks: each rank takes its shard of the same batches, the sums are added."""
+    if world > 1:
+        _env(rank, world, port)
+        distributed.setup(torch.device("cpu"))
+    from enas.data import ImageLoader
+    from enas.tasks import ImageClassification
+
+    torch.manual_seed(0)
+    model = _Linear()  # no batch norm: a half batch's logits are the full batch's
+    S.activate(model, {"body": "a"})
+    gen = torch.Generator().manual_seed(2)
+    valid = ImageLoader(torch.zeros(4, 3, 2, 2, dtype=torch.uint8), torch.zeros(4, dtype=torch.long), 4,
+                        torch.device("cpu"))
+    task = ImageClassification(valid, valid, reward="likelihood")
+    batches = [(torch.randn(10, 6, generator=gen), torch.randint(0, 3, (10,), generator=gen)) for _ in range(3)]
+    torch.save(task.score(model, batches, across_ranks=world > 1), out / f"score{world}_{rank}.pt")
+    if world > 1:
+        distributed.cleanup()
+
+
+def test_a_reward_scored_across_ranks_equals_the_one_process_score(tmp_path):
+    _scores(0, 1, None, tmp_path)
+    _spawn_two(_scores, tmp_path)
+    one = torch.load(tmp_path / "score1_0.pt")
+    for rank in range(2):
+        two = torch.load(tmp_path / f"score2_{rank}.pt")
+        assert two.keys() == one.keys()
+        for key in one:
+            assert two[key] == pytest.approx(one[key], rel=1e-6), key
+
+
+def test_sync_bn_is_a_no_op_alone_and_a_clear_error_off_cuda(monkeypatch):
+    model = S.create_space("nb201", C=4, N=1)
+    assert distributed.sync_batchnorm(model, True, torch.device("cpu")) is model  # one process: nothing to sync
+    monkeypatch.setattr(distributed, "world_size", lambda: 2)
+    with pytest.raises(ValueError, match="trainer.sync_bn=true needs CUDA"):
+        distributed.sync_batchnorm(model, True, torch.device("cpu"))
+    assert distributed.sync_batchnorm(model, False, torch.device("cpu")) is model

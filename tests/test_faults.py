@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from enas import search as search_module
 from enas.checkpoint import CheckpointError, RunFolderInUse, RunLock, load_checkpoint, save_checkpoint
 from enas.derive_checkpoint import derive_checkpoint
 from enas.retrain import retrain

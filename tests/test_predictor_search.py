@@ -15,7 +15,7 @@ from enas.predictors.zero_cost import child_parameters
 from enas.retrain import retrain
 from enas.search import search
 
-from conftest import TINY_MICRO, TINY_SEARCH, compose_config
+from conftest import TINY_MICRO, TINY_SEARCH, compose_config, straight_and_resumed
 
 # the NB201 proxy experiment, shrunk: its own settings (combined pick, screening) are overridden per test
 TINY_NB201 = ["experiment=nb201_cpu_proxy", "data=embedded", "debug=cpu_tiny", "space.C=4", "proxies.space.C=4",
@@ -78,7 +78,7 @@ def test_combined_select_in_the_micro_space(tmp_path):
                                    result["architecture"])
 
 
-@pytest.mark.parametrize("strategy", ["enas", "random", "predictor"])
+@pytest.mark.parametrize("strategy", ["enas", "random", "predictor", "evolution"])
 def test_every_strategy_respects_a_parameter_budget(tmp_path, monkeypatch, strategy):
     model = S.create_space("nb201", C=4, N=1)
     budget = child_parameters(model, S.from_nb201_string(RESNET_CELL))
@@ -92,6 +92,8 @@ def test_every_strategy_respects_a_parameter_budget(tmp_path, monkeypatch, strat
     monkeypatch.setattr(search_module, "train_epoch", spy)
     extra = ["predictor.enabled=true", "predictor.min_points=3", "predictor.steps=10", "predictor.pool=10",
              "predictor.evaluate=2"] if strategy == "predictor" else []
+    if strategy == "evolution":  # a population small enough that children (mutants, crossovers) are asked
+        extra = ["evolution.population=2", "evolution.sample=2", "evolution.crossover=0.5"]
     result = run(tmp_path, f"strategy={strategy}", f"constraint.max_params={budget}", "trainer.epochs=2", *extra)
     assert len(seen) == 6
     for arch in seen + [json.loads(c["architecture"]) for c in rows(tmp_path, "derive_candidates.csv")]:
@@ -130,22 +132,7 @@ def test_predictor_strategy_finds_better_architectures_than_random_on_a_known_re
 def test_resume_with_screening_and_predictor_continues_exactly(tmp_path, monkeypatch):
     settings = ["trainer.epochs=3", "controller.screen_keep=1", "controller.num_aggregate=3", "predictor.enabled=true",
                 "predictor.min_points=4", "predictor.steps=10"]
-    run(tmp_path / "straight", *settings)
-    real_save = search_module.save_checkpoint
-
-    def save_then_die(state, directory, epoch, **kw):
-        path = real_save(state, directory, epoch, **kw)
-        if epoch == 1:
-            raise KeyboardInterrupt
-        return path
-
-    monkeypatch.setattr(search_module, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "killed", *settings)
-    monkeypatch.setattr(search_module, "save_checkpoint", real_save)
-    run(tmp_path / "other", *settings, f"resume={tmp_path / 'killed'}")
-    a = torch.load(tmp_path / "straight" / "checkpoints" / "last.pt", weights_only=False)
-    b = torch.load(tmp_path / "killed" / "checkpoints" / "last.pt", weights_only=False)
+    a, b = straight_and_resumed(tmp_path, monkeypatch, [*TINY_NB201, *settings], kill_after=1)
     for key, value in a["supernet"].items():
         assert torch.equal(value, b["supernet"][key]), key
     assert a["predictor"]["points"] == b["predictor"]["points"]

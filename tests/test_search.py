@@ -10,12 +10,11 @@ import pytest
 import torch
 
 import supernet as S
-from enas import search as search_module
 from enas.derive_checkpoint import derive_checkpoint
 from enas.retrain import retrain
 from enas.search import search
 
-from conftest import TINY_MICRO, TINY_SEARCH, compose_config
+from conftest import TINY_MICRO, TINY_SEARCH, compose_config, straight_and_resumed
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -80,24 +79,7 @@ def _last(path):
 
 
 def test_resume_after_a_kill_continues_exactly(tmp_path, monkeypatch):
-    run_search(tmp_path / "straight", "trainer.epochs=3")
-    reference = _last(tmp_path / "straight")
-
-    real_save = search_module.save_checkpoint
-
-    def save_then_die(state, directory, epoch, **kw):
-        path = real_save(state, directory, epoch, **kw)
-        if epoch == 0:
-            raise KeyboardInterrupt("killed after epoch 0")
-        return path
-
-    monkeypatch.setattr(search_module, "save_checkpoint", save_then_die)
-    with pytest.raises(KeyboardInterrupt):
-        run_search(tmp_path / "killed", "trainer.epochs=3")
-    monkeypatch.setattr(search_module, "save_checkpoint", real_save)
-    assert _last(tmp_path / "killed")["epoch"] == 0
-    run_search(tmp_path / "elsewhere", "trainer.epochs=3", f"resume={tmp_path / 'killed'}")
-    resumed = _last(tmp_path / "killed")  # a resumed run finishes in the run folder it continues
+    reference, resumed = straight_and_resumed(tmp_path, monkeypatch, [*TINY_SEARCH, "trainer.epochs=3"])
 
     assert resumed["epoch"] == reference["epoch"] == 2
     for key, value in reference["supernet"].items():
