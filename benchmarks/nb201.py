@@ -7,6 +7,7 @@ without weight sharing 93.85, best cell 94.37; the top 10% of the space starts a
 
     python benchmarks/nb201.py --cifar ../shared/data/cifar10 --nb201 ../shared/data/nasbench201 \
         --methods enas random --seeds 0 1 2                     # experiment=nb201_cpu_proxy
+    python benchmarks/nb201.py ... --methods enas random evolution gdas darts   # the league table (issue 12)
     python benchmarks/nb201.py ... --experiment nb201_enas device=cuda    # the full budget
     python benchmarks/nb201.py --nb201 ../shared/data/nasbench201 --report outputs/nb201_a outputs/nb201_b
 
@@ -39,6 +40,25 @@ from enas.benchmark import NB201Table  # noqa: E402
 from enas.search import search  # noqa: E402
 from _common import compose, git_commit  # noqa: E402
 from nb201_pick import benchmark_acc, load_candidates, run_config  # noqa: E402
+
+
+# What each method adds to the experiment (the experiment is tuned for ENAS): DARTS and GDAS learn alpha from
+# the first epoch (warm-up would freeze it), DARTS with beta-DARTS's remedy for its NB201 collapse; evolution
+# evaluates about as many rewards per epoch as ENAS's screened controller phase (10 children + a re-scored
+# population of 20) instead of its default 100 + 50. A DARTS step runs every candidate: about 14x an ENAS
+# step, hours on 2 CPU cores at this budget.
+METHOD_OVERRIDES = {
+    "enas": [], "random": [], "predictor": [],
+    "evolution": ["evolution.population=20", "evolution.sample=5", "evolution.cycles=10"],
+    "gdas": ["trainer.warmup_epochs=0"],
+    "darts": ["trainer.warmup_epochs=0", "darts.regulariser=beta"],
+}
+
+
+def collapsed(cell: str) -> bool:
+    """A cell without a parametric convolution (skips, pools and zeros only): what plain DARTS and ENAS
+    derive on NAS-Bench-201 in its paper (54.30)."""
+    return "conv" not in cell
 
 
 def candidate_pool(run_dir: Path, table: NB201Table) -> dict:
@@ -93,6 +113,7 @@ def print_table(rows, methods):
             if all(r.get("cifar100_test_acc") for r in mine):
                 transfer = (f"; CIFAR-100 {statistics.mean(r['cifar100_test_acc'] for r in mine):.2f}, ImageNet16-120 "
                             f"{statistics.mean(r['imagenet16_120_test_acc'] for r in mine):.2f}")
+            transfer += f"; {sum(collapsed(r['cell']) for r in mine)} collapsed"
             print(summary_line(method, [r["test_acc"] for r in mine], [_percent(r) for r in mine], transfer))
 
 
@@ -118,7 +139,7 @@ def main():
     p.add_argument("--cifar", help="CIFAR-10 folder (required unless --report)")
     p.add_argument("--nb201", required=True, help="folder with nb201_accuracies.csv and cifar-split.txt")
     p.add_argument("--experiment", default="nb201_cpu_proxy")
-    p.add_argument("--methods", nargs="+", default=["enas", "random"], choices=["enas", "random", "predictor"])
+    p.add_argument("--methods", nargs="+", default=["enas", "random"], choices=list(METHOD_OVERRIDES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=Path("outputs/nb201_benchmark"))
     p.add_argument("--report", nargs="+", type=Path, metavar="OUT",
@@ -139,7 +160,8 @@ def main():
         for method in args.methods:
             run_dir = args.out / f"{method}_seed{seed}"
             cfg = compose("search", [f"experiment={args.experiment}", f"strategy={method}", f"seed={seed}",
-                                     f"output_dir={run_dir}", "trainer.progress=false", *overrides],
+                                     f"output_dir={run_dir}", "trainer.progress=false", *METHOD_OVERRIDES[method],
+                                     *overrides],
                           args.cifar, args.nb201)
             began = time.time()
             result = search(cfg)

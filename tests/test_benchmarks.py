@@ -261,3 +261,20 @@ def test_default_groups_hold_no_second_copy_of_the_schema_defaults():
     assert OmegaConf.to_container(cfg.controller) == asdict(ControllerConfig())
     for group in ("trainer/search.yaml", "controller/enas.yaml"):
         assert not OmegaConf.load(CONF / group), group
+
+
+def test_every_league_table_method_composes_and_is_checked(monkeypatch):
+    """`nb201.py --methods ...`: each method's own overrides compose with the proxy experiment and pass
+    the value checks (a misspelt key would only fail hours into a league table otherwise)."""
+    from enas.validate import validate_values
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from nb201 import METHOD_OVERRIDES, collapsed
+
+    for method, extra in METHOD_OVERRIDES.items():
+        cfg = compose_config("search", ["experiment=nb201_cpu_proxy", f"strategy={method}", *extra])
+        check_config(cfg)
+        validate_values(cfg)
+        assert cfg.strategy == method
+    assert collapsed("|skip_connect~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|")
+    assert not collapsed("|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|")
