@@ -129,7 +129,11 @@ class DecisionPolicy(nn.Module):
                 for name in d.options:
                     if name not in known:
                         if name in produced:
-                            raise ValueError(f"decision {d.label!r} picks node {name!r} before that node's decisions end")
+                            raise ValueError(
+                                f"decision {d.label!r} picks node {name!r} before that node's decisions end: the "
+                                "controller decides in the order the choices appear in model.modules() (the order "
+                                f"they are assigned in __init__), so create node {name!r}'s choices before the "
+                                f"InputChoice of {d.label!r} (nodes in topological order)")
                         before.append(name)
                         known.add(name)
             after = d.node if last_of_node[d.node] == i and d.node in referenced else None

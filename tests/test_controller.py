@@ -115,3 +115,17 @@ def test_entropy_bonus_enters_the_reward_and_the_baseline():
     baseline = EMABaseline(0.0)  # decay 0: the baseline is the last total reward
     stats = controller_step(controller, optimizer, baseline, lambda a: 0.5, num_archs=1, entropy_weight=0.1)
     assert baseline.value == pytest.approx(0.5 + 0.1 * stats["entropy"], rel=1e-5)
+
+
+def test_a_space_that_picks_a_node_before_its_decisions_gets_told_how_to_fix_it():
+    from supernet import InputChoice, LayerChoice, decisions
+
+    class OutOfOrder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.pick = InputChoice(2, n_chosen=1, label="c/input", candidates=["a", "b"])  # before a and b
+            self.a = LayerChoice({"x": nn.Identity(), "y": nn.Identity()}, label="a/op")
+            self.b = LayerChoice({"x": nn.Identity(), "y": nn.Identity()}, label="b/op")
+
+    with pytest.raises(ValueError, match=r"picks node 'a' before .* topological order"):
+        Controller(decisions(OutOfOrder()))
