@@ -72,13 +72,14 @@ def candidate_pool(run_dir: Path, table: NB201Table) -> dict:
 
 
 def phase_seconds(run_dir: Path) -> dict:
-    """Mean seconds per epoch of the shared-weights phase and of the controller phase (epochs that had one)."""
+    """Median seconds per epoch of the shared-weights phase and of the controller phase (epochs that had
+    one): the median, because one epoch slowed by another process on a shared machine moves a mean."""
     with open(run_dir / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     shared = [float(r["shared_seconds"]) for r in rows if r.get("shared_seconds")]
     controller = [float(r["controller_seconds"]) for r in rows if r.get("controller_seconds")]
-    return {"shared_s": statistics.mean(shared) if shared else float("nan"),
-            "controller_s": statistics.mean(controller) if controller else float("nan")}
+    return {"shared_s": statistics.median(shared) if shared else float("nan"),
+            "controller_s": statistics.median(controller) if controller else float("nan")}
 
 
 def summary_line(name: str, accs: List[float], top_percents: List[float], extra: str = "") -> str:
