@@ -66,20 +66,22 @@ def barrier() -> None:
         dist.barrier()
 
 
-def average_gradients(model: nn.Module) -> None:
-    """Mean of each existing gradient over ranks; ranks run the same path, so the same ones exist."""
-    if not dist.is_initialized():
+def _average(tensors) -> None:
+    """Each tensor replaced by its mean over ranks, in one all_reduce of their concatenation."""
+    if not dist.is_initialized() or not tensors:
         return
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    if not grads:
-        return
-    flat = torch.cat([g.reshape(-1) for g in grads])
+    flat = torch.cat([t.reshape(-1) for t in tensors])
     dist.all_reduce(flat)
     flat /= world_size()
     offset = 0
-    for g in grads:
-        g.copy_(flat[offset:offset + g.numel()].view_as(g))
-        offset += g.numel()
+    for t in tensors:
+        t.copy_(flat[offset:offset + t.numel()].view_as(t))
+        offset += t.numel()
+
+
+def average_gradients(model: nn.Module) -> None:
+    """Mean of each existing gradient over ranks; ranks run the same path, so the same ones exist."""
+    _average([p.grad for p in model.parameters() if p.grad is not None])
 
 
 def average_buffers(model: nn.Module) -> None:
@@ -88,18 +90,7 @@ def average_buffers(model: nn.Module) -> None:
     Gradients are averaged, so the weights agree, but each rank's running statistics saw only its own
     shard; averaging them before an evaluation (as timm's ``distribute_bn``) makes every rank evaluate
     the same model and rank 0 save statistics of the whole batch, not of its half."""
-    if not dist.is_initialized():
-        return
-    bufs = [b for b in model.buffers() if b.is_floating_point()]
-    if not bufs:
-        return
-    flat = torch.cat([b.reshape(-1) for b in bufs])
-    dist.all_reduce(flat)
-    flat /= world_size()
-    offset = 0
-    for b in bufs:
-        b.copy_(flat[offset:offset + b.numel()].view_as(b))
-        offset += b.numel()
+    _average([b for b in model.buffers() if b.is_floating_point()])
 
 
 def sum_over_ranks(*values):

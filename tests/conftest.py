@@ -65,3 +65,18 @@ def straight_and_resumed(tmp_path: Path, monkeypatch, overrides, kill_after: int
     run(tmp_path / "elsewhere", f"resume={tmp_path / 'killed'}")
     return [torch.load(tmp_path / name / "checkpoints" / "last.pt", weights_only=True)
             for name in ("straight", "killed")]
+
+
+def nb201_table_reward(table):
+    """A reward that looks a cell up in NAS-Bench-201 (its 12-epoch validation accuracy, nothing trained),
+    and the list it appends (valid acc, 200-epoch test acc) to per lookup."""
+    import supernet
+
+    seen = []
+
+    def reward(arch):
+        row = table.lookup(supernet.to_nb201_string(arch))
+        seen.append((row["cifar10_valid_acc_12ep"], row["cifar10_test_acc"]))
+        return row["cifar10_valid_acc_12ep"] / 100
+
+    return reward, seen

@@ -17,7 +17,7 @@ from enas.reinforce import EMABaseline
 from enas.search import search
 from enas.transformer_controller import CausalBlock, TransformerController
 
-from conftest import TINY_SEARCH, compose_config, shared_data, straight_and_resumed
+from conftest import TINY_SEARCH, compose_config, nb201_table_reward, shared_data, straight_and_resumed
 from test_controller import ToySpace, all_architectures
 
 SPACES = {"micro": dict(num_layers=1, out_channels=8, num_nodes=5), "macro": dict(num_layers=4, out_channels=8),
@@ -183,12 +183,7 @@ def test_finds_a_top_one_percent_cell_from_table_rewards(table, kind, algorithm,
                                        op_tanh_reduce=1.0)
         optimizer = torch.optim.Adam(controller.parameters(), lr=lr, betas=(0.0, 0.999), eps=1e-3)
         update = PolicyUpdate(algorithm, controller, optimizer, EMABaseline(0.95))
-        seen = []
-
-        def reward(arch):
-            row = table.lookup(S.to_nb201_string(arch))
-            seen.append((row["cifar10_valid_acc_12ep"], row["cifar10_test_acc"]))
-            return row["cifar10_valid_acc_12ep"] / 100
+        reward, seen = nb201_table_reward(table)
 
         while len(seen) < 500:
             update.step(reward, 10, 1e-4, 0.0, None)

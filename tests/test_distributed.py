@@ -140,14 +140,18 @@ def _linear_steps(rank, world, port, out):
         distributed.cleanup()
 
 
+def _alone_and_in_two(target, out, name):
+    """``target`` run by one process, then by two: (the one's result, [each rank's result of the two])."""
+    target(0, 1, None, out)
+    _spawn_two(target, out)
+    return torch.load(out / f"{name}1_0.pt"), [torch.load(out / f"{name}2_{rank}.pt") for rank in range(2)]
+
+
 def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path):
-    _linear_steps(0, 1, None, tmp_path)
-    _spawn_two(_linear_steps, tmp_path)
-    one = torch.load(tmp_path / "linear1_0.pt")
-    for rank in range(2):
-        two = torch.load(tmp_path / f"linear2_{rank}.pt")
+    one, two = _alone_and_in_two(_linear_steps, tmp_path, "linear")
+    for rank_state in two:
         for key in one:
-            torch.testing.assert_close(two[key], one[key], rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(rank_state[key], one[key], rtol=1e-5, atol=1e-6)
 
 
 def _retrain_target(rank, world, port, out):
@@ -194,14 +198,11 @@ def _scores(rank, world, port, out):
 
 
 def test_a_reward_scored_across_ranks_equals_the_one_process_score(tmp_path):
-    _scores(0, 1, None, tmp_path)
-    _spawn_two(_scores, tmp_path)
-    one = torch.load(tmp_path / "score1_0.pt")
-    for rank in range(2):
-        two = torch.load(tmp_path / f"score2_{rank}.pt")
-        assert two.keys() == one.keys()
+    one, two = _alone_and_in_two(_scores, tmp_path, "score")
+    for rank_score in two:
+        assert rank_score.keys() == one.keys()
         for key in one:
-            assert two[key] == pytest.approx(one[key], rel=1e-6), key
+            assert rank_score[key] == pytest.approx(one[key], rel=1e-6), key
 
 
 def test_sync_bn_is_a_no_op_alone_and_a_clear_error_off_cuda(monkeypatch):

@@ -8,7 +8,7 @@ import supernet as S
 from enas import Controller, EMABaseline, controller_step
 from enas.benchmark import NB201Table, lookup_benchmark
 
-from conftest import shared_data
+from conftest import nb201_table_reward, shared_data
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 
@@ -97,12 +97,7 @@ def test_controller_learns_from_table_rewards_alone(table):
         controller = Controller(decs, lstm_size=32, temperature=5.0, tanh_constant=2.5, op_tanh_reduce=1.0)
         optimizer = torch.optim.Adam(controller.parameters(), lr=0.05, betas=(0.0, 0.999), eps=1e-3)
         baseline = EMABaseline(0.95)
-        seen = []
-
-        def reward(arch):
-            row = table.lookup(S.to_nb201_string(arch))
-            seen.append((row["cifar10_valid_acc_12ep"], row["cifar10_test_acc"]))
-            return row["cifar10_valid_acc_12ep"] / 100
+        reward, seen = nb201_table_reward(table)
 
         while len(seen) < 500:
             controller_step(controller, optimizer, baseline, reward, num_archs=10, entropy_weight=1e-4)
