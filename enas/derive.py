@@ -144,7 +144,7 @@ def derive(model: nn.Module, strategy, task, num_samples: int = 100, num_batches
     needed = list(dict.fromkeys([*signals, rank_by, select, *record]))
     needed = [n for n in needed if n not in ("combined", "short_train")]
     _add_signals(scored, needed, zero_cost, predictor)
-    if select == "combined" or rank_by == "combined":
+    if "combined" in (select, rank_by, *record):  # recorded too, so an ablation sees it beside another pick
         for row, value in zip(scored, log_rank_sum(scored, signals)):
             row["combined"] = value
     if constraint is not None and constraint.active:

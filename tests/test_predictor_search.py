@@ -54,9 +54,9 @@ def test_screening_needs_the_predictor(tmp_path):
 def test_derive_select_rules_pick_a_candidate_and_record_every_signal(tmp_path, select):
     result = run(tmp_path, "predictor.enabled=true", "predictor.min_points=2", "predictor.steps=10",
                  f"derive.select={select}", "derive.signals=[shared,expressivity,progressivity,trainability,flops]",
-                 "derive.record=[params,zico,synflow,naswot,az_nas,predictor]", "derive.num_samples=6")
+                 "derive.record=[params,zico,synflow,naswot,az_nas,predictor,combined]", "derive.num_samples=6")
     cands = rows(tmp_path, "derive_candidates.csv")
-    for column in ("shared", "params", "zico", "synflow", "naswot", "az_nas", "predictor", "expressivity"):
+    for column in ("shared", "params", "zico", "synflow", "naswot", "az_nas", "predictor", "expressivity", "combined"):
         assert all(c[column] != "" for c in cands), column
     [chosen] = [c for c in cands if c["selected"] == "1"]
     assert json.loads(chosen["architecture"]) == result["architecture"]
