@@ -114,7 +114,8 @@ def print_table(rows, methods):
             if all(r.get("cifar100_test_acc") for r in mine):
                 transfer = (f"; CIFAR-100 {statistics.mean(r['cifar100_test_acc'] for r in mine):.2f}, ImageNet16-120 "
                             f"{statistics.mean(r['imagenet16_120_test_acc'] for r in mine):.2f}")
-            transfer += f"; {sum(collapsed(r['cell']) for r in mine)} collapsed"
+            transfer += (f"; {sum(collapsed(r['cell']) for r in mine)} collapsed; "
+                         f"{statistics.mean(r['minutes'] for r in mine):.1f} minutes a run")
             print(summary_line(method, [r["test_acc"] for r in mine], [_percent(r) for r in mine], transfer))
 
 
