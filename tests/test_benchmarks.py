@@ -1,0 +1,280 @@
+"""Every experiment config composes against its schema, and the proxy benchmark runs end to end."""
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from enas.config import check_config
+from supernet import load_architecture
+
+from enas.search import search
+from conftest import CONF, compose_config, shared_data
+
+ROOT = Path(__file__).resolve().parents[1]
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+TRAIN_EXPERIMENTS = [e for e in EXPERIMENTS if e.endswith(("_final", "_retrain"))]
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_against_its_schema(experiment):
+    if experiment in TRAIN_EXPERIMENTS:
+        cfg = compose_config("train", [f"experiment={experiment}", "architecture=a.json"])
+    else:
+        cfg = compose_config("search", [f"experiment={experiment}"])
+        assert cfg.controller.num_aggregate >= 1
+    check_config(cfg)
+    assert cfg.space.name in ("micro", "macro", "rnn", "nb201")
+
+
+@pytest.mark.parametrize("search, retrain", [("macro_cpu_proxy", "macro_cpu_proxy_retrain"),
+                                             ("ptb_cpu_proxy", "ptb_cpu_proxy_retrain")])
+def test_proxy_pairs_search_and_retrain_the_same_network(search, retrain):
+    """The short retrain that judges a proxy search must build the network that was searched."""
+    searched = compose_config("search", [f"experiment={search}"])
+    retrained = compose_config("train", [f"experiment={retrain}", "architecture=a.json"])
+    assert searched.space == retrained.space
+    assert searched.data.get("train_subset") == retrained.data.get("train_subset")
+
+
+def test_proxy_vs_random_retrains_the_searched_and_random_architectures(tmp_path):
+    tiny = ["data=embedded", "space.num_layers=3", "space.out_channels=8", "trainer.max_steps_per_epoch=2",
+            "device=cpu"]
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "proxy_vs_random.py"), "--experiment", "macro_cpu_proxy",
+         "--train-experiment", "macro_cpu_proxy_retrain", "--random", "2", "--out", str(tmp_path), *tiny,
+         "--search-args", "trainer.epochs=1", "controller.train_steps=1", "controller.num_aggregate=2",
+         "derive.num_samples=2", "derive.num_batches=1", "derive.top_k=1", "--train-args", "trainer.epochs=1"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((tmp_path / "proxy_vs_random.json").read_text())["rows"]
+    assert [r["name"] for r in rows] == ["searched", "random0", "random1"]
+    assert all(r["metric"] == "test_acc" and 0 <= r["value"] <= 100 for r in rows)
+    assert "random mean" in proc.stdout
+    # the random architectures are valid members of the searched space, and differ
+    searched = json.loads((tmp_path / "search" / "architecture.json").read_text())
+    randoms = [json.loads((tmp_path / f"random{i}" / "architecture.json").read_text()) for i in range(2)]
+    assert all(r["space"] == searched["space"] for r in randoms)
+    assert randoms[0]["architecture"] != randoms[1]["architecture"]
+    for i in range(2):
+        assert load_architecture(tmp_path / f"random{i}" / "architecture.json")
+
+
+def test_ranking_of_a_finished_search_shows_where_the_best_cells_place(tmp_path):
+    nb201 = shared_data("nasbench201")
+    cfg = compose_config("search", ["experiment=nb201_cpu_proxy", "data=embedded", "debug=cpu_tiny", "space.C=4",
+                                   "trainer.epochs=1", "trainer.warmup_epochs=0",
+                                   f"benchmark_file={nb201 / 'nb201_accuracies.csv'}"], tmp_path / "run")
+    search(cfg)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "nb201_ranking.py"), "--nb201", str(nb201), "--checkpoint",
+         str(tmp_path / "run"), "--archs", "6", "--device", "cpu", "--out", str(tmp_path / "ranking.json")],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((tmp_path / "ranking.json").read_text())["rows"]
+    assert [r["sample"] for r in rows] == ["uniform", "policy"]
+    assert all(-1 <= r["kendall_loss"] <= 1 and 0 <= r["picked_test_acc"] <= 100 for r in rows)
+    assert "their place by shared-weight loss" in proc.stdout
+
+
+def test_explain_places_the_truly_best_cell_by_its_shared_weight_loss(capsys):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nb201_ranking import explain
+    from supernet import from_nb201_string
+
+    best, worst = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+                   "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+
+    class Table:  # the best cell by the benchmark gets the highest loss, so it must place last
+        def lookup(self, s):
+            return {"cifar10_test_acc": {best: 94.37, worst: 10.0}[s]}
+
+    explain(Table(), [from_nb201_string(best), from_nb201_string(worst)], [{"loss": 2.0}, {"loss": 1.0}])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[3] == "10.00"  # lowest loss first
+    assert "benchmark 94.37  place    2" in lines[4]
+
+
+def test_nb201_report_tells_a_poor_candidate_pool_from_a_poor_final_pick(tmp_path):
+    """``nb201.py --report``: the best cell derive's policy proposed, how many of its candidates are in the
+    top 10%, and the best of the finalists, each looked up in the benchmark."""
+    nb201 = shared_data("nasbench201")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nb201 import report
+    from enas.benchmark import NB201Table
+    from supernet import from_nb201_string
+
+    best, worst, middling = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+                             "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+                             "|skip_connect~0|+|skip_connect~0|none~1|+|nor_conv_3x3~0|avg_pool_3x3~1|nor_conv_3x3~2|")
+    run = tmp_path / "out" / "enas_seed3"
+    run.mkdir(parents=True)
+    # best first by shared-weight score, as derive writes it; the truly best cell comes last, past the
+    # experiment's 10 finalists, so the pool holds it and the finalists do not
+    ranked = [worst, middling] + [worst] * 8 + [best]
+    with open(run / "derive_candidates.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["rank", "loss", "architecture"])
+        writer.writerows([i, 1 + i / 10, json.dumps(from_nb201_string(s))] for i, s in enumerate(ranked))
+    (run / "config.yaml").write_text("derive:\n  top_k: 10\n")  # as the search stored it
+    (tmp_path / "out" / "nb201_results.json").write_text(json.dumps({
+        "experiment": "nb201_cpu_proxy", "overrides": [], "rows": [
+            {"method": "enas", "seed": 3, "cell": worst, "test_acc": 10.0, "top_percent": 100.0, "minutes": 1.0}]}))
+    table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
+    [row] = report([tmp_path / "out"], table)
+    assert row["pool"] == 11 and row["pool_top10"] == 1
+    assert row["pool_best"] == table.lookup(best)["cifar10_test_acc"] > 94
+    assert row["finalists_best"] == table.lookup(middling)["cifar10_test_acc"]
+    with pytest.raises(FileNotFoundError, match="--out folders"):
+        report([tmp_path / "nowhere"], table)
+
+
+def test_nb201_benchmark_runs_each_method_and_tabulates_its_runs(tmp_path):
+    """``nb201.py`` end to end on a tiny budget: one search per method through ``search()``, each looked
+    up in the benchmark, and a table that ``--report`` can rebuild from what the run wrote."""
+    cifar, nb201 = shared_data("cifar10"), shared_data("nasbench201")
+    script = [sys.executable, str(ROOT / "benchmarks" / "nb201.py"), "--nb201", str(nb201)]
+    tiny = ["debug=cpu_tiny", "space.C=4", "trainer.epochs=1", "trainer.warmup_epochs=0", "derive.num_samples=3"]
+    proc = subprocess.run([*script, "--cifar", str(cifar), "--methods", "enas", "random", "--seeds", "5",
+                           "--out", str(tmp_path), *tiny], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads((tmp_path / "nb201_results.json").read_text())["rows"]
+    assert [(r["method"], r["seed"]) for r in rows] == [("enas", 5), ("random", 5)]
+    for r in rows:  # ENAS derive adds the greedy cell to its 3 samples (random: 2 uniform); the final pick may
+        # be any candidate, not only one of the finalists that shared weights re-scored
+        assert 0 < r["test_acc"] <= r["pool_best"] <= 100 and r["finalists_best"] <= r["pool_best"]
+        assert 1 <= r["pool"] <= 6 and r["shared_s"] > 0  # and derive.uniform_samples=2 more
+    reported = subprocess.run([*script, "--report", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+    assert reported.returncode == 0, reported.stderr[-3000:]
+    assert "enas     mean" in reported.stdout and "random   mean" in reported.stdout
+    assert rows[0]["cell"] in reported.stdout
+
+
+def test_nb201_pick_replays_final_pick_rules_on_derive_candidates(tmp_path):
+    """``nb201_pick.py``: each rule picks among the same candidates derive scored, looked up in the benchmark."""
+    nb201 = shared_data("nasbench201")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nb201_pick import replay, run_dirs
+    from enas.benchmark import NB201Table
+    from supernet import from_nb201_string
+
+    table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
+    big = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    skips = "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"
+    good = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+    pools = "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|"
+    run = tmp_path / "out" / "random_seed0"
+    run.mkdir(parents=True)
+    # best first by shared-weight loss; derive re-scored the first two (its top_k) and kept `skips`
+    rows = [(skips, 0.5, 0.30, 0.6), (pools, 0.6, 0.20, 0.7), (good, 0.7, "", ""), (big, 0.8, "", "")]
+    with open(run / "derive_candidates.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["rank", "loss", "full_score", "full_loss", "architecture"])
+        writer.writerows([i, loss, score, full_loss, json.dumps(from_nb201_string(s))]
+                         for i, (s, loss, score, full_loss) in enumerate(rows))
+    (run / "config.yaml").write_text("derive:\n  top_k: 2\n")
+    acc = {s: table.lookup(s)["cifar10_test_acc"] for s in (big, skips, good, pools)}
+    result = replay(run, table, oracle_k=[4])
+    assert result["derive"] == acc[skips]
+    assert result["most_params"] == acc[big]
+    twelve = {s: table.lookup(s)["cifar10_valid_acc_12ep"] for s in acc}
+    assert result["oracle_12ep@2"] == acc[max((skips, pools), key=twelve.get)]
+    assert result["oracle_12ep@4"] == acc[max(acc, key=twelve.get)]
+    assert result["additive"] == acc[skips]  # 4 cells, 31 features: the fit interpolates the losses
+    assert run_dirs([tmp_path / "out"]) == [run]
+    with pytest.raises(FileNotFoundError, match="derive_candidates.csv"):
+        run_dirs([tmp_path / "nowhere"])
+
+
+def test_nb201_full_budget_experiment_runs_as_shipped_for_a_few_steps(tmp_path):
+    """``experiment=nb201_enas`` (C=16, N=5, the benchmark's 25k/25k split) runs search, controller and
+    derive as shipped; only its length and the validation images are cut for the CPU."""
+    cifar, nb201 = shared_data("cifar10"), shared_data("nasbench201")
+    cfg = compose_config("search", [
+        "experiment=nb201_enas", f"data.root={cifar}", f"data.split_file={nb201 / 'cifar-split.txt'}",
+        f"benchmark_file={nb201 / 'nb201_accuracies.csv'}", "trainer.progress=false",
+        "trainer.epochs=2", "trainer.warmup_epochs=1", "trainer.max_steps_per_epoch=2", "controller.train_steps=1",
+        "controller.num_aggregate=2", "data.valid_subset=1000", "derive.num_samples=3", "derive.num_batches=1",
+        "derive.top_k=2"], output_dir=tmp_path)
+    assert (cfg.space.C, cfg.space.N, cfg.data.split) == (16, 5, "nb201")
+    result = search(cfg)
+    assert 0 < result["benchmark_cifar10_test_acc"] <= 100 and 0 < result["benchmark_top_percent"] <= 100
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").read_text().splitlines()))
+    assert len(rows) == 2 and not rows[0].get("reward") and float(rows[1]["reward"]) > 0  # controller after warm-up
+    assert load_architecture(tmp_path / "architecture.json") == result["architecture"]
+
+
+def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp_path):
+    """Each signal column of derive_candidates.csv becomes a rule with its tau within the candidates; the
+    strategy's and the uniform candidates are also judged apart; --baseline adds the no-search rows."""
+    nb201 = shared_data("nasbench201")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nb201_pick import no_search, replay_with_tau
+    from enas.benchmark import NB201Table
+    from supernet import from_nb201_string
+
+    table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
+    cells = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+             "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+             "|nor_conv_1x1~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|",
+             "|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|avg_pool_3x3~1|avg_pool_3x3~2|"]
+    acc = [table.lookup(c)["cifar10_test_acc"] for c in cells]
+    run = tmp_path / "out" / "enas_seed4"
+    run.mkdir(parents=True)
+    columns = ["rank", "score", "loss", "full_score", "full_loss", "source", "shared", "zico", "params", "combined",
+               "selected", "architecture"]
+    # shared weights prefer the skips; zico ranks like the benchmark; combined picked cell 2; the last is uniform
+    rows = [[0, 0.9, 0.1, 0.8, 0.2, "strategy", 0.9, 1, 5, 2, "", cells[1]],
+            [1, 0.8, 0.2, 0.7, 0.3, "greedy", 0.8, 4, 9, 1, "", cells[0]],
+            [2, 0.7, 0.3, "", "", "strategy", 0.7, 3, 2, 3, 1, cells[2]],
+            [3, 0.6, 0.4, "", "", "uniform", 0.6, 2, 1, 0, "", cells[3]]]
+    with open(run / "derive_candidates.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        writer.writerows(r[:-1] + [json.dumps(from_nb201_string(r[-1]))] for r in rows)
+    (run / "config.yaml").write_text("seed: 4\nderive:\n  top_k: 2\n  signals: [shared, zico]\n")
+    result = replay_with_tau(run, table, oracle_k=[4])
+    assert result["derive"][0] == acc[2] and result["shared"][0] == acc[1]
+    from enas.predictors.ranking import kendall_tau
+    in_rows = [acc[1], acc[0], acc[2], acc[3]]
+    assert result["zico"] == (acc[0], pytest.approx(kendall_tau([1, 4, 3, 2], in_rows)))
+    assert result["params"][0] == acc[0] and result["combined"][0] == acc[2]
+    assert result["combined [strategy]"][0] == acc[0]  # shared and zico, both ranked within the 3 strategy cells
+    assert result["shared [uniform]"][0] == acc[3]
+    pool = [{"arch_str": c, "acc": a, "zico": z, "params": p} for c, a, z, p in zip(cells, acc, [4, 1, 3, 2], [9, 5, 2, 1])]
+    assert no_search(pool, "zico", 4, seed=0) == acc[0]
+    assert no_search(pool, "params", 1, seed=0) in acc
+
+
+def test_default_groups_hold_no_second_copy_of_the_schema_defaults():
+    """trainer/search.yaml and controller/enas.yaml are the dataclasses' defaults: written once, in
+    enas/config.py, so the Python API and the command line cannot drift apart."""
+    from dataclasses import asdict
+    from omegaconf import OmegaConf
+    from enas.config import ControllerConfig, TrainerConfig
+
+    cfg = compose_config("search", ["~experiment"])  # without quickstart: the default groups alone
+    assert OmegaConf.to_container(cfg.trainer) == asdict(TrainerConfig())
+    assert OmegaConf.to_container(cfg.controller) == asdict(ControllerConfig())
+    for group in ("trainer/search.yaml", "controller/enas.yaml"):
+        assert not OmegaConf.load(CONF / group), group
+
+
+def test_every_league_table_method_composes_and_is_checked(monkeypatch):
+    """`nb201.py --methods ...`: each method's own overrides compose with the proxy experiment and pass
+    the value checks (a misspelt key would only fail hours into a league table otherwise)."""
+    from enas.validate import validate_values
+
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    from nb201 import METHOD_OVERRIDES, collapsed
+
+    for method, extra in METHOD_OVERRIDES.items():
+        cfg = compose_config("search", ["experiment=nb201_cpu_proxy", f"strategy={method}", *extra])
+        check_config(cfg)
+        validate_values(cfg)
+        assert cfg.strategy == method
+    assert collapsed("|skip_connect~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|")
+    assert not collapsed("|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|")
