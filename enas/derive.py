@@ -165,7 +165,11 @@ def _select(scored: List[Dict], select: str, top_k: int, rank_by: str, short_tra
             raise ValueError("derive.select=short_train needs a short-training evaluator")
         ranked = sorted(scored, key=lambda r: -_finite(r[rank_by]))
         winner = short_train([r["architecture"] for r in ranked])
-        return next(r for r in scored if _key(r["architecture"]) == _key(winner))
+        by_key = {_key(r["architecture"]): r for r in scored}
+        for trained in getattr(short_train, "history", []):  # each finalist's last score, for the ablation
+            by_key[_key(trained["architecture"])].update(short_train=trained["score"],
+                                                         short_train_epochs=trained["epochs"])
+        return by_key[_key(winner)]
     return max(scored, key=lambda r: (_finite(r[select]), r["score"]))
 
 

@@ -26,7 +26,7 @@ from supernet import freeze, use_running_stats
 
 from .training import make_optimizer, train_epoch
 
-__all__ = ["SuccessiveHalving"]
+__all__ = ["SuccessiveHalving", "halve"]
 
 log = logging.getLogger("enas")
 
@@ -53,34 +53,62 @@ class SuccessiveHalving:
     def _child(self, arch: Mapping) -> nn.Module:
         return use_running_stats(freeze(self.build_space(), arch)).to(self.device)
 
+    def _run(self, arch: Mapping) -> Dict:
+        model = self._child(arch)
+        optimizer = make_optimizer(model, self.trainer)
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.total_epochs, eta_min=self.trainer.lr_min)
+        return {"arch": arch, "model": model, "optimizer": optimizer, "schedule": schedule, "epoch": 0}
+
+    def _score_after(self, run: Dict, epochs: int) -> float:
+        """Train ``run`` on to ``epochs`` (it continues where it stopped) and score it on validation."""
+        while run["epoch"] < epochs:
+            train_epoch(run["model"], self.task, run["optimizer"], self.trainer, run["epoch"], show_progress=False)
+            run["schedule"].step()
+            run["epoch"] += 1
+        return self.task.evaluate(run["model"], self.task.valid)["score"]
+
+    @property
+    def rungs(self) -> List[int]:
+        """The training epochs after which the finalists are compared: epochs, epochs * eta, ..."""
+        return [self.epochs * self.eta ** r for r in range(self.rounds)]
+
     def __call__(self, archs: Sequence[Mapping]) -> Mapping:
         alive = list(archs)[:self.finalists]
         if not alive:
             raise ValueError("successive halving needs at least one architecture")
         with torch.random.fork_rng():
             torch.manual_seed(self.seed)
-            runs = []
-            for arch in alive:
-                model = self._child(arch)
-                optimizer = make_optimizer(model, self.trainer)
-                schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, self.total_epochs,
-                                                                      eta_min=self.trainer.lr_min)
-                runs.append({"arch": arch, "model": model, "optimizer": optimizer, "schedule": schedule, "epoch": 0})
-            budget = self.epochs
-            for round_index in range(self.rounds):
-                for run in runs:
-                    while run["epoch"] < budget:
-                        train_epoch(run["model"], self.task, run["optimizer"], self.trainer, run["epoch"],
-                                    show_progress=False)
-                        run["schedule"].step()
-                        run["epoch"] += 1
-                    run["score"] = self.task.evaluate(run["model"], self.task.valid)["score"]
-                    self.history.append({"round": round_index, "epochs": budget, "score": run["score"],
-                                         "architecture": dict(run["arch"])})
-                log.info("successive halving, round %d (%d epochs): %s", round_index, budget,
-                         ", ".join(f"{r['score']:.4f}" for r in runs))
-                if len(runs) == 1:
-                    break
-                runs = sorted(runs, key=lambda r: -r["score"])[:max(1, len(runs) // self.eta)]
-                budget *= self.eta
-        return runs[0]["arch"]
+            runs = [self._run(arch) for arch in alive]
+
+            def score(index: int, round_index: int) -> float:
+                value = self._score_after(runs[index], self.rungs[round_index])
+                self.history.append({"round": round_index, "epochs": self.rungs[round_index], "score": value,
+                                     "architecture": dict(alive[index])})
+                return value
+
+            winner = halve(len(alive), score, self.rounds, self.eta)
+        return alive[winner]
+
+    def learning_curve(self, arch: Mapping) -> Dict[int, float]:
+        """One architecture trained alone for the longest budget: its validation score at every rung.
+        A survivor of ``__call__`` trains under the same schedule (only its random stream differs: data
+        order, initialisation), so a replay (benchmarks/nb201_short_train.py) can halve many searches'
+        finalists from curves trained once each."""
+        with torch.random.fork_rng():
+            torch.manual_seed(self.seed)
+            run = self._run(arch)
+            return {epochs: self._score_after(run, epochs) for epochs in self.rungs}
+
+
+def halve(count: int, score: Callable[[int, int], float], rounds: int, eta: int) -> int:
+    """Successive halving over items ``0 .. count-1``: ``score(item, round)`` for every item still in,
+    keep the best 1/``eta`` (at least one), next round; returns the index of the last one standing.
+    Ties keep the earlier item (the better-ranked finalist)."""
+    alive = list(range(count))
+    for round_index in range(rounds):
+        scores = {item: score(item, round_index) for item in alive}
+        log.info("successive halving, round %d: %s", round_index, ", ".join(f"{scores[i]:.4f}" for i in alive))
+        if len(alive) == 1:
+            break
+        alive = sorted(alive, key=lambda item: -scores[item])[:max(1, len(alive) // eta)]
+    return alive[0]

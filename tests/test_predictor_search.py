@@ -148,6 +148,10 @@ def test_short_train_select_halves_the_finalists_and_keeps_the_test_set_out(tmp_
     assert json.loads(chosen["architecture"]) == result["architecture"]
     ranks = sorted(cands, key=lambda c: -float(c["shared"]))[:4]  # it picked among the 4 best by rank_by
     assert chosen["architecture"] in [c["architecture"] for c in ranks]
+    trained = [c for c in cands if c["short_train"]]  # every finalist's last validation score is written
+    assert {c["architecture"] for c in trained} == {c["architecture"] for c in ranks}
+    assert chosen["short_train_epochs"] == "2" and float(chosen["short_train"]) == max(
+        float(c["short_train"]) for c in trained if c["short_train_epochs"] == "2")
 
 
 def test_successive_halving_trains_survivors_longer():
@@ -169,6 +173,25 @@ def test_successive_halving_trains_survivors_longer():
     assert winner in archs
     budgets = [(h["round"], h["epochs"]) for h in halving.history]
     assert budgets == [(0, 1)] * 4 + [(1, 2)] * 2
+    # a replay trains each finalist once, alone: its score at every rung, reproducible for the seed
+    curve = halving.learning_curve(archs[0])
+    assert list(curve) == halving.rungs == [1, 2] and curve == halving.learning_curve(archs[0])
+
+
+def test_halving_keeps_the_best_fraction_each_round_and_ties_keep_the_better_ranked():
+    from enas.short_train import halve
+
+    scores = {0: [0.1, 0.0], 1: [0.5, 0.2], 2: [0.4, 0.3], 3: [0.5, 0.1], 4: [0.0, 0.9]}
+    asked = []
+
+    def score(item, round_index):
+        asked.append((item, round_index))
+        return scores[item][round_index]
+
+    # round 0 keeps 5 // 2 = 2 (1 and 3 tie at 0.5 ahead of 2); round 1 keeps 1 over 3 (0.2 > 0.1)
+    assert halve(5, score, rounds=2, eta=2) == 1
+    assert asked == [(i, 0) for i in range(5)] + [(1, 1), (3, 1)]
+    assert halve(1, lambda i, r: 0.0, rounds=3, eta=2) == 0
 
 
 def test_retrain_stops_early_on_a_held_out_validation_split(tmp_path):

@@ -1,0 +1,130 @@
+"""Would short training pick better? `derive.select=short_train` replayed on finished NAS-Bench-201 searches.
+
+For each run folder (or ``--out`` folder of ``nb201.py``), the ``--finalists`` best of derive's candidates
+by ``--rank-by`` (``az_nas``: the log-rank sum of its four signals, recomputed from the CSV) go through
+successive halving (`enas.short_train`): trained from scratch at the run's proxy size on its search-train
+split, scored on its validation split, the best 1/eta kept each round. The table gives, per run, the
+benchmark accuracy of the cell halving keeps beside the cell ``--rank-by`` alone picks and the best
+finalist (what a perfect short training could reach), and the Kendall tau of the short-trained validation
+score against the benchmark within the finalists, at every rung.
+
+Every distinct finalist is trained once, alone, for the longest budget (its learning curve: the validation
+score at every rung), and the halving is replayed from those curves: a survivor of successive halving
+trains under the same one cosine schedule, so many runs' finalists cost one training each. The curves use
+the first run's data and one seed for all, so a replay estimates what each run's own derive would keep
+(there, data order and initialisation come from the run's random stream). ``--cache`` keeps the curves between calls.
+
+    python benchmarks/nb201_short_train.py --nb201 ../shared/data/nasbench201 outputs/nb201_s0 outputs/nb201_s1 \
+        --finalists 8 --epochs 2 --cache short_train_curves.json
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List
+
+import torch
+from omegaconf import OmegaConf
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import supernet  # noqa: E402
+from enas.assemble import build_short_train  # noqa: E402
+from enas.benchmark import NB201Table  # noqa: E402
+from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum  # noqa: E402
+from enas.short_train import halve  # noqa: E402
+from enas.tasks import build_task  # noqa: E402
+from nb201_pick import load_candidates, run_budget, run_config, run_dirs  # noqa: E402
+
+
+def finalists(run_dir: Path, rank_by: str, count: int) -> List[Dict]:
+    """The ``count`` best candidates of a run by ``rank_by``, best first (as derive ranks them)."""
+    cands = load_candidates(run_dir)
+    if rank_by == "az_nas":
+        values = log_rank_sum(cands, list(AZ_NAS))
+    else:
+        values = [c[rank_by] for c in cands]
+    order = sorted(range(len(cands)), key=lambda i: -values[i])  # stable: ties keep derive's order
+    return [cands[i]["arch"] for i in order[:count]]
+
+
+def halving_for(run_dir: Path, finalists_: int, epochs: int, eta: int, train_subset, lr: float,
+                device: torch.device):
+    """The run's own successive halving (`enas.assemble.build_short_train`) with these settings."""
+    cfg = run_config(run_dir)
+    cfg.derive.select = "short_train"
+    cfg.derive.short_train = OmegaConf.create({"finalists": finalists_, "epochs": epochs, "eta": eta,
+                                               "train_subset": train_subset, "lr": lr, "space": {}})
+    cfg.trainer.progress = False
+    task, _ = build_task(cfg, device, "search")
+    space = OmegaConf.to_container(cfg.space, resolve=True)
+    return build_short_train(cfg, cfg.derive, {"name": space.pop("name"), "kwargs": space}, task, device)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+", type=Path, help="search run folders, or folders of them")
+    p.add_argument("--nb201", required=True, help="folder with nb201_accuracies.csv")
+    p.add_argument("--rank-by", default="az_nas", help="the signal that chooses the finalists (a CSV column)")
+    p.add_argument("--finalists", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=2, help="epochs of the first round (times eta each round)")
+    p.add_argument("--eta", type=int, default=2)
+    p.add_argument("--train-subset", type=int, default=None, help="search-train images (default: the run's)")
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--cache", type=Path, help="JSON of learning curves, read and extended")
+    args = p.parse_args()
+    table = NB201Table(str(Path(args.nb201) / "nb201_accuracies.csv"))
+    runs = run_dirs(args.runs)
+    device = torch.device("cpu")
+    halving = halving_for(runs[0], args.finalists, args.epochs, args.eta, args.train_subset, args.lr, device)
+    setting = (f"{args.epochs}x{args.eta}^r epochs, eta {args.eta}, {args.finalists} finalists, lr {args.lr}, "
+               f"subset {args.train_subset}, curves of {runs[0]}")
+    cache = json.loads(args.cache.read_text()) if args.cache and args.cache.is_file() else {}
+    curves = cache.setdefault(setting, {})
+    per_run = {run: finalists(run, args.rank_by, args.finalists) for run in runs}
+    pending = list(dict.fromkeys(supernet.to_nb201_string(a) for archs in per_run.values() for a in archs
+                                 if supernet.to_nb201_string(a) not in curves))
+    print(f"# {setting}: {len(pending)} finalists to train, rungs {halving.rungs}", flush=True)
+    began = time.time()
+    for n, arch_str in enumerate(pending, 1):
+        curves[arch_str] = {str(k): v for k, v in halving.learning_curve(supernet.from_nb201_string(arch_str)).items()}
+        print(f"  {n}/{len(pending)} {arch_str} {curves[arch_str]}  ({(time.time() - began) / n:.0f} s each)",
+              flush=True)
+        if args.cache:
+            tmp = args.cache.with_suffix(".tmp")
+            tmp.write_text(json.dumps(cache, indent=1))
+            tmp.replace(args.cache)
+    rungs = [str(r) for r in halving.rungs]
+    rows = {}
+    for run, archs in per_run.items():
+        keys = [supernet.to_nb201_string(a) for a in archs]
+        truth = [table.lookup(k)["cifar10_test_acc"] for k in keys]
+        winner = halve(len(keys), lambda i, r: curves[keys[i]][rungs[r]], halving.rounds, args.eta)
+        budget = run_budget(run)
+        top5 = table.quantile(5, values=table.within_budget(budget) if budget is not None else None)
+        rows[run] = {"halving": truth[winner], args.rank_by: truth[0], "best finalist": max(truth), "top5": top5,
+                     **{f"tau@{r}": kendall_tau([curves[k][r] for k in keys], truth) for r in rungs}}
+    cols = ["halving", args.rank_by, "best finalist", *[f"tau@{r}" for r in rungs]]
+    width = max(len(str(r)) for r in rows)
+    print(f"\n{'run':{width}} " + " ".join(f"{c:>13}" for c in cols))
+    for run, row in rows.items():
+        print(f"{str(run):{width}} " + " ".join(f"{row[c]:13.2f}" for c in cols))
+    print(f"\nover {len(rows)} runs (CIFAR-10 test accuracy of the pick: mean +- std, min, in the top 5%):")
+    for c in cols[:3]:
+        accs = [row[c] for row in rows.values()]
+        std = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        print(f"  {c:13} {statistics.mean(accs):6.2f} +- {std:4.2f}  min {min(accs):6.2f}  "
+              f"top 5%: {sum(row[c] >= row['top5'] for row in rows.values())}/{len(rows)}")
+    for r in rungs:
+        print(f"  tau after {r} epochs: {statistics.mean(row[f'tau@{r}'] for row in rows.values()):.3f}")
+    if pending:
+        print(f"  {(time.time() - began) / len(pending):.0f} s per finalist's curve ({rungs[-1]} epochs, "
+              f"{torch.get_num_threads()} threads)")
+
+
+if __name__ == "__main__":
+    main()
