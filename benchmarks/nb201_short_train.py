@@ -15,7 +15,7 @@ the first run's data and one seed for all, so a replay estimates what each run's
 (there, data order and initialisation come from the run's random stream). ``--cache`` keeps the curves between calls.
 
     python benchmarks/nb201_short_train.py --nb201 ../shared/data/nasbench201 outputs/nb201_s0 outputs/nb201_s1 \
-        --finalists 8 --epochs 2 --cache short_train_curves.json
+        --finalists 4 --epochs 8 --eta 4 --cache short_train_curves.json      # the rule nb201_cpu_proxy ships
 """
 from __future__ import annotations
 
@@ -81,24 +81,27 @@ def main():
     runs = run_dirs(args.runs)
     device = torch.device("cpu")
     halving = halving_for(runs[0], args.finalists, args.epochs, args.eta, args.train_subset, args.lr, device)
-    setting = (f"{args.epochs}x{args.eta}^r epochs, eta {args.eta}, {args.finalists} finalists, lr {args.lr}, "
-               f"subset {args.train_subset}, curves of {runs[0]}")
+    # A curve depends on the schedule (its length), not on how the halving cuts it: one cache entry
+    # serves every finalists / epochs / eta whose longest budget is the same.
+    setting = (f"{halving.total_epochs} epochs under one cosine schedule, lr {args.lr}, subset {args.train_subset}, "
+               f"data of {runs[0]}")
+    rungs = [str(r) for r in halving.rungs]
     cache = json.loads(args.cache.read_text()) if args.cache and args.cache.is_file() else {}
     curves = cache.setdefault(setting, {})
     per_run = {run: finalists(run, args.rank_by, args.finalists) for run in runs}
-    pending = list(dict.fromkeys(supernet.to_nb201_string(a) for archs in per_run.values() for a in archs
-                                 if supernet.to_nb201_string(a) not in curves))
-    print(f"# {setting}: {len(pending)} finalists to train, rungs {halving.rungs}", flush=True)
+    pending = list(dict.fromkeys(key for archs in per_run.values() for key in map(supernet.to_nb201_string, archs)
+                                 if not set(rungs) <= set(curves.get(key, {}))))
+    print(f"# {setting}: {len(pending)} finalists to train, compared after {', '.join(rungs)} epochs", flush=True)
     began = time.time()
     for n, arch_str in enumerate(pending, 1):
-        curves[arch_str] = {str(k): v for k, v in halving.learning_curve(supernet.from_nb201_string(arch_str)).items()}
+        curve = halving.learning_curve(supernet.from_nb201_string(arch_str))
+        curves[arch_str] = {**curves.get(arch_str, {}), **{str(k): v for k, v in curve.items()}}
         print(f"  {n}/{len(pending)} {arch_str} {curves[arch_str]}  ({(time.time() - began) / n:.0f} s each)",
               flush=True)
         if args.cache:
             tmp = args.cache.with_suffix(".tmp")
             tmp.write_text(json.dumps(cache, indent=1))
             tmp.replace(args.cache)
-    rungs = [str(r) for r in halving.rungs]
     rows = {}
     for run, archs in per_run.items():
         keys = [supernet.to_nb201_string(a) for a in archs]
@@ -106,9 +109,9 @@ def main():
         winner = halve(len(keys), lambda i, r: curves[keys[i]][rungs[r]], halving.rounds, args.eta)
         budget = run_budget(run)
         top5 = table.quantile(5, values=table.within_budget(budget) if budget is not None else None)
-        rows[run] = {"halving": truth[winner], args.rank_by: truth[0], "best finalist": max(truth), "top5": top5,
+        rows[run] = {"short_train": truth[winner], args.rank_by: truth[0], "best finalist": max(truth), "top5": top5,
                      **{f"tau@{r}": kendall_tau([curves[k][r] for k in keys], truth) for r in rungs}}
-    cols = ["halving", args.rank_by, "best finalist", *[f"tau@{r}" for r in rungs]]
+    cols = ["short_train", args.rank_by, "best finalist", *[f"tau@{r}" for r in rungs]]
     width = max(len(str(r)) for r in rows)
     print(f"\n{'run':{width}} " + " ".join(f"{c:>13}" for c in cols))
     for run, row in rows.items():
@@ -120,7 +123,8 @@ def main():
         print(f"  {c:13} {statistics.mean(accs):6.2f} +- {std:4.2f}  min {min(accs):6.2f}  "
               f"top 5%: {sum(row[c] >= row['top5'] for row in rows.values())}/{len(rows)}")
     for r in rungs:
-        print(f"  tau after {r} epochs: {statistics.mean(row[f'tau@{r}'] for row in rows.values()):.3f}")
+        tau = statistics.mean(row[f"tau@{r}"] for row in rows.values())
+        print(f"  tau after {r} epoch{'' if r == '1' else 's'}: {tau:.3f}")
     if pending:
         print(f"  {(time.time() - began) / len(pending):.0f} s per finalist's curve ({rungs[-1]} epochs, "
               f"{torch.get_num_threads()} threads)")

@@ -151,6 +151,16 @@ def test_nb201_benchmark_runs_each_method_and_tabulates_its_runs(tmp_path):
     assert reported.returncode == 0, reported.stderr[-3000:]
     assert "enas     mean" in reported.stdout and "random   mean" in reported.stdout
     assert rows[0]["cell"] in reported.stdout
+    # nb201_short_train.py replays derive.select=short_train on the same runs, curves cached for a rerun
+    replay = [sys.executable, str(ROOT / "benchmarks" / "nb201_short_train.py"), "--nb201", str(nb201), str(tmp_path),
+              "--finalists", "2", "--epochs", "1", "--train-subset", "64", "--cache", str(tmp_path / "curves.json")]
+    first = subprocess.run(replay, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "short_train" in first.stdout and "tau after 1 epoch:" in first.stdout
+    again = subprocess.run(replay, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "0 finalists to train" in again.stdout
+    table = lambda out: out.split("\nrun", 1)[1].split("\nover ")[0]  # noqa: E731  (the same picks from the cache)
+    assert table(again.stdout) == table(first.stdout)
 
 
 def test_nb201_pick_replays_final_pick_rules_on_derive_candidates(tmp_path):

@@ -142,6 +142,7 @@ def test_resume_with_screening_and_predictor_continues_exactly(tmp_path, monkeyp
 
 def test_short_train_select_halves_the_finalists_and_keeps_the_test_set_out(tmp_path):
     result = run(tmp_path, "derive.select=short_train", "derive.rank_by=shared", "derive.short_train.finalists=4",
+                 "derive.short_train.eta=2",
                  "derive.short_train.epochs=1", "derive.short_train.train_subset=64", "derive.num_samples=6")
     cands = rows(tmp_path, "derive_candidates.csv")
     [chosen] = [c for c in cands if c["selected"] == "1"]
