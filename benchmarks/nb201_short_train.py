@@ -70,9 +70,10 @@ def main():
     p.add_argument("runs", nargs="+", type=Path, help="search run folders, or folders of them")
     p.add_argument("--nb201", required=True, help="folder with nb201_accuracies.csv")
     p.add_argument("--rank-by", default="az_nas", help="the signal that chooses the finalists (a CSV column)")
-    p.add_argument("--finalists", type=int, default=8)
-    p.add_argument("--epochs", type=int, default=2, help="epochs of the first round (times eta each round)")
-    p.add_argument("--eta", type=int, default=2)
+    # defaults: the rule measured in benchmarks/README.md ("Short training"), one round of 8 epochs over 4
+    p.add_argument("--finalists", type=int, default=4)
+    p.add_argument("--epochs", type=int, default=8, help="epochs of the first round (times eta each round)")
+    p.add_argument("--eta", type=int, default=4, help="keep 1/eta each round (eta >= finalists: one round)")
     p.add_argument("--train-subset", type=int, default=None, help="search-train images (default: the run's)")
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--cache", type=Path, help="JSON of learning curves, read and extended")
