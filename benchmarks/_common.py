@@ -1,15 +1,19 @@
-"""Helpers shared by the benchmark scripts: composing the real configs, rank correlations, the git commit."""
+"""Helpers shared by the benchmark scripts: composing the real configs, rank correlations, the git commit,
+zero-cost score files and the combinations computed over them."""
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from hydra import compose as hydra_compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
 from enas.config import register_configs
-from enas.predictors.ranking import kendall_tau, spearman_rho  # noqa: F401  (re-exported for the scripts)
+from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum, rank_sum, spearman_rho  # noqa: F401
+
+AZ_NAS_PARAMS = ("az_nas", "params")  # the rank sum tested in benchmarks/README.md
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -34,3 +38,25 @@ def git_commit() -> str:
                               cwd=Path(__file__).parent).stdout.strip() or "unknown"
     except OSError:
         return "unknown"
+
+
+def load_scores(paths: List[Path]) -> Dict:
+    """The scored cells of one or more ``--out`` files (shards of one scoring: same size, seed and proxies)."""
+    saved = [json.loads(Path(path).read_text()) for path in paths]
+    for path, other in zip(paths[1:], saved[1:]):
+        for key in ("C", "N", "seed"):
+            if other.get(key) != saved[0].get(key):
+                raise ValueError(f"{path} was scored with {key}={other.get(key)}, {paths[0]} with "
+                                 f"{key}={saved[0].get(key)}: not shards of one scoring")
+    rows = list({r["arch_str"]: r for s in saved for r in s["rows"]}.values())
+    cost = {k: v for s in saved for k, v in s.get("seconds_per_cell", {}).items()}
+    return {**saved[0], "rows": rows, "seconds_per_cell": cost}
+
+
+def with_combinations(rows: List[Dict]) -> List[Dict]:
+    """Add AZ-NAS (log-rank sum of its four parts over these rows) and ``az_nas_params`` (the rank sum of
+    AZ-NAS and the parameter count) to every row: both are relative to the rows they are computed over."""
+    rows = [{**r, "az_nas": a} for r, a in zip(rows, log_rank_sum(rows, AZ_NAS))]
+    if not all("params" in r for r in rows):
+        return rows
+    return [{**r, "az_nas_params": a} for r, a in zip(rows, rank_sum(rows, AZ_NAS_PARAMS))]

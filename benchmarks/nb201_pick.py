@@ -10,14 +10,17 @@ pick. Rules:
 - ``derive``: what the run shipped (the candidate marked ``selected``; older runs: the rule below);
 - ``shared``: the best finalist by whole-validation shared-weight score (ENAS's derive);
 - one rule per signal column (``expressivity`` ... ``az_nas``, ``predictor``, ``combined``, ``params``);
+- ``az_nas_params``: the rank sum of AZ-NAS and the parameter count within the candidates;
 - ``additive``: a per-edge ridge model of the shared-weight losses, its best candidate;
 - ``oracle_12ep@K``: the benchmark's own 12-epoch accuracy among the K best by shared weights: the best a
   final pick by short training could do (a search cannot read the table; an upper bound, not a method).
 
-With ``--baseline zero_cost.json`` (from ``benchmarks/zero_cost.py``), the no-search rows: for each run,
-the best cell by a zero-cost signal (and by parameters alone) among as many uniform random cells as that
-signal scores in the run's own wall time (``--cost`` seconds per cell, measured by zero_cost.py), drawn
-from the scored pool with the run's seed, within the run's budget when it had one.
+With ``--baseline zero_cost.json ...`` (from ``benchmarks/zero_cost.py``; shards of one scoring are
+merged), the no-search rows: for each run, the best cell by a zero-cost signal (and by parameters alone)
+among as many uniform random cells as that signal scores in the run's own wall time (``--cost
+name=seconds`` per cell, default what zero_cost.py measured), drawn from the scored pool with the run's
+seed, within the run's budget when it had one. Only a pool much larger than that many cells (the whole
+space, ``zero_cost.py --all``) gives these rows a spread.
 
     python benchmarks/nb201_pick.py --nb201 ../shared/data/nasbench201 outputs/nb201_s0 outputs/nb201_s1 \
         --baseline zero_cost.json
@@ -45,12 +48,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import supernet  # noqa: E402
 from enas.benchmark import NB201Table  # noqa: E402
 from enas.constraints import Constraint  # noqa: E402
-from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum  # noqa: E402
+from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum, rank_sum  # noqa: E402
+from _common import AZ_NAS_PARAMS, load_scores, with_combinations  # noqa: E402
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NOT_SIGNALS = {"rank", "acc", "loss", "score", "full_acc", "full_loss", "full_score", "selected", "architecture",
                "ppl", "full_ppl", "source"}
-BASELINE_SIGNALS = ("az_nas", "zico", "synflow", "naswot", "params")
+BASELINE_SIGNALS = ("az_nas", "az_nas_params", "zico", "synflow", "naswot", "params")
 
 
 def _num(value: str):
@@ -152,6 +156,10 @@ def replay_with_tau(run_dir: Path, table: NB201Table, oracle_k: List[int]) -> Di
         if name == "loss":
             continue
         picks[name] = (pick_signal(cands, name), kendall_tau([_finite(v) for v in values], truth))
+    if all(name in picks for name in AZ_NAS_PARAMS):
+        values = rank_sum(cands, AZ_NAS_PARAMS)
+        picks["az_nas_params"] = (max(range(len(cands)), key=lambda i: (values[i], -cands[i]["loss"])),
+                                  kendall_tau(values, truth))
     if "params" not in picks:  # older runs: the convolution weights per C x C, a size prior
         size = [sum({"nor_conv_1x1": 1, "nor_conv_3x3": 9}.get(op, 0) for op in c["arch"].values()) for c in cands]
         picks["most_params"] = (max(range(len(cands)), key=lambda i: (size[i], -cands[i]["loss"])),
@@ -205,9 +213,15 @@ def run_minutes(run_dir: Path) -> Optional[float]:
 def no_search(pool: List[Dict], signal: str, k: int, seed: int) -> float:
     """Benchmark accuracy of the best-by-``signal`` cell among ``k`` drawn from ``pool`` (seeded)."""
     drawn = random.Random(seed).sample(pool, min(k, len(pool)))
-    if signal == "az_nas":
-        drawn = [{**r, "az_nas": v} for r, v in zip(drawn, log_rank_sum(drawn, AZ_NAS))]
+    if signal in ("az_nas", "az_nas_params"):
+        drawn = with_combinations(drawn)
     return max(drawn, key=lambda r: r[signal])["acc"]  # ties: the first drawn (a seeded random order)
+
+
+def baseline_signals(pool: List[Dict]) -> List[str]:
+    """The no-search signals the scored pool can give (a combination needs all of its parts)."""
+    parts = {"az_nas": AZ_NAS, "az_nas_params": (*AZ_NAS, "params")}
+    return [s for s in BASELINE_SIGNALS if all(n in r for r in pool for n in parts.get(s, (s,)))]
 
 
 def summary(name: str, accs: List[float], top5: List[bool], taus: List[float], width: int) -> str:
@@ -222,10 +236,15 @@ def main():
     p.add_argument("runs", nargs="+", type=Path, help="search run folders, or folders of them")
     p.add_argument("--nb201", required=True, help="folder with nb201_accuracies.csv")
     p.add_argument("--oracle-k", nargs="+", type=int, default=[20], help="K of the 12-epoch oracle (and derive.top_k)")
-    p.add_argument("--baseline", type=Path, help="zero_cost.json of uniform cells: adds the no-search rows")
-    p.add_argument("--cost", type=float, nargs="*", default=[],
+    p.add_argument("--baseline", type=Path, nargs="+",
+                   help="zero_cost.py outputs (shards are merged) of uniform cells: adds the no-search rows")
+    p.add_argument("--cost", nargs="*", default=[],
                    help="seconds per cell of the baseline signals, as name=seconds (default: from --baseline)")
     args = p.parse_args()
+    try:
+        cost_given = {name: float(seconds) for name, seconds in (c.split("=") for c in args.cost)}
+    except ValueError:
+        p.error(f"--cost takes name=seconds pairs (e.g. az_nas=0.42), got {' '.join(args.cost)}")
     table = NB201Table(str(Path(args.nb201) / "nb201_accuracies.csv"))
     runs = run_dirs(args.runs)
     results: Dict[str, Dict[str, tuple]] = {}
@@ -235,8 +254,10 @@ def main():
         budgets[str(run)] = run_budget(run)
         seeds[str(run)] = int(run_config(run).seed)
     if args.baseline:
-        saved = json.loads(args.baseline.read_text())
-        cost = saved.get("seconds_per_cell", {})
+        saved = load_scores(args.baseline)
+        cost = {**saved.get("seconds_per_cell", {}), **cost_given}
+        cost.setdefault("az_nas_params", cost.get("az_nas", 0.5))  # params come free with AZ-NAS's pass
+        scored = baseline_signals(saved["rows"])
         for run in runs:
             minutes = run_minutes(run)
             if minutes is None:
@@ -244,7 +265,7 @@ def main():
             budget = budgets[str(run)]
             pool = [r for r in saved["rows"]
                     if budget is None or budget.feasible(supernet.from_nb201_string(r["arch_str"]))]
-            for signal in BASELINE_SIGNALS:
+            for signal in scored:
                 k = len(pool) if signal == "params" else int(minutes * 60 / cost.get(signal, 0.5))
                 results[str(run)][f"no-search {signal}"] = (no_search(pool, signal, k, seeds[str(run)]), None)
     rules = list(dict.fromkeys(r for row in results.values() for r in row))

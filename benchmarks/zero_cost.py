@@ -9,15 +9,24 @@ split, then compares with the table's 200-epoch CIFAR-10 test accuracy:
   synflow 0.538, grad_norm 0.358, snip 0.359, AZ-NAS 0.741);
 * the no-search pick: the best cell by each proxy among K uniform cells (K = 100, 1000, ...), drawn
   from the scored pool 200 times: mean +- std of its benchmark accuracy and how often it is in the
-  top 10% (published, best of 3,000: AZ-NAS 93.53 +- 0.15, ZiCo 93.50 +- 0.18);
+  top 5% (published, best of 3,000: AZ-NAS 93.53 +- 0.15, ZiCo 93.50 +- 0.18);
 * the same within a parameter budget (``--budget-cell``: cells with at most that cell's parameters);
 * seconds per architecture of each proxy alone on this machine (``--cost-archs`` cells each).
 
     python benchmarks/zero_cost.py --cifar ../shared/data/cifar10 --nb201 ../shared/data/nasbench201 --archs 1000
     python benchmarks/zero_cost.py --nb201 ../shared/data/nasbench201 --report zero_cost.json   # tables only
 
+The whole space (every one of the 15,625 cells, in a seeded random order, so a partial file is a uniform
+sample) in two one-thread processes, AZ-NAS's parts only (0.7 s a cell on one thread: about 95 minutes):
+
+    for k in 0 1; do OMP_NUM_THREADS=1 python benchmarks/zero_cost.py --cifar ... --nb201 ... --all \
+        --proxies params flops expressivity progressivity trainability --shard $k/2 \
+        --out zc_all_$k.json --cost-archs 0 & done; wait
+    python benchmarks/zero_cost.py --nb201 ... --report zc_all_0.json zc_all_1.json
+
 Scores are written to ``--out`` (JSON, every 50 cells, so a cut-short run keeps what it scored and
-``--resume`` continues it). About 1.4 s per cell with every proxy on 2 CPU cores.
+``--resume`` continues it). About 1.4 s per cell with every proxy on 2 CPU cores. Every cell is scored on
+the same untrained network (built once under ``--seed``) and the same batches, so shards agree.
 """
 from __future__ import annotations
 
@@ -28,7 +37,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,19 +46,13 @@ import torch  # noqa: E402
 import supernet as S  # noqa: E402
 from enas.benchmark import NB201Table  # noqa: E402
 from enas.predictors import PROXIES, ZeroCostScorer, proxy_batches  # noqa: E402
-from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum, spearman_rho  # noqa: E402
+from enas.predictors.ranking import AZ_NAS, kendall_tau, spearman_rho  # noqa: E402
 from enas.tasks import build_task  # noqa: E402
-from _common import compose, git_commit  # noqa: E402
+from _common import compose, git_commit, load_scores, with_combinations  # noqa: E402
 
 PUBLISHED_TAU = {"params": 0.578, "naswot": 0.557, "zico": 0.589, "synflow": 0.538, "grad_norm": 0.358,
                  "snip": 0.359, "az_nas": 0.741}
 RESNET_CELL = "|nor_conv_3x3~0|+|none~0|nor_conv_3x3~1|+|skip_connect~0|none~1|skip_connect~2|"
-
-
-def with_combinations(rows: List[Dict]) -> List[Dict]:
-    """Add AZ-NAS (log-rank sum of its four parts over these rows) to every row."""
-    az = log_rank_sum(rows, AZ_NAS)
-    return [{**r, "az_nas": a} for r, a in zip(rows, az)]
 
 
 def best_of(rows: List[Dict], signal: str, k: int, reps: int, seed: int) -> List[float]:
@@ -61,38 +64,61 @@ def best_of(rows: List[Dict], signal: str, k: int, reps: int, seed: int) -> List
     picks = []
     for _ in range(reps):
         drawn = rng.sample(rows, min(k, len(rows)))
-        if signal == "az_nas":
+        if signal in ("az_nas", "az_nas_params"):
             drawn = with_combinations(drawn)
         picks.append(max(drawn, key=lambda r: (r[signal], -r["params"]))["acc"])
     return picks
 
 
+def scored_signals(rows: List[Dict]) -> List[str]:
+    """The proxies every row has, in PROXIES order, plus the combinations when their parts are there."""
+    names = [n for n in PROXIES if all(n in r for r in rows)]
+    return names + ["az_nas", "az_nas_params"] if {*AZ_NAS, "params"} <= set(names) else names
+
+
 def report(rows: List[Dict], table: NB201Table, budget: float, ks: List[int], reps: int, names: List[str]):
-    rows = with_combinations(rows)
+    combined = "az_nas" in names
+    if combined:
+        rows = with_combinations(rows)
     truth = [r["acc"] for r in rows]
-    top10 = table.quantile(10)
-    print(f"\n# {len(rows)} uniform cells; the top 10% of the space starts at {top10:.2f}")
+    top5 = table.quantile(5)
+    print(f"\n# {len(rows)} uniform cells; the top 5% of the space starts at {top5:.2f}; best of K: mean +- std "
+          f"of the pick's accuracy over {reps} draws (the same draws for every signal), share in the top 5%")
     print(f"{'signal':14} {'tau':>6} {'rho':>6} {'published':>9}  " +
           "  ".join(f"{'best of ' + str(k):>22}" for k in ks))
-    for name in [*names, "az_nas"]:
+    for name in names:
         column = [r[name] for r in rows]
         picks = {k: best_of(rows, name, k, reps, seed=k) for k in ks}
-        cells = "  ".join(f"{statistics.mean(p):6.2f} +- {statistics.stdev(p):4.2f} ({sum(a >= top10 for a in p) / len(p):4.0%})"
+        cells = "  ".join(f"{statistics.mean(p):6.2f} +- {statistics.stdev(p):4.2f} ({sum(a >= top5 for a in p) / len(p):4.0%})"
                           for p in picks.values())
         published = f"{PUBLISHED_TAU[name]:9.3f}" if name in PUBLISHED_TAU else f"{'':9}"
         print(f"{name:14} {kendall_tau(column, truth):6.3f} {spearman_rho(column, truth):6.3f} {published}  {cells}")
     within = [r for r in rows if r["params"] <= budget]
     if len(within) > 10:
         inside = sorted(r["cifar10_test_acc"] for a, r in table.rows.items() if conv_units(a) <= conv_units(RESNET_CELL))
+        inside_top5 = inside[int(len(inside) * 0.95)]
         print(f"\n# within the budget ({budget:.0f} parameters at the scored size): {len(within)} of the scored cells; "
-              f"its top 5% starts at {inside[int(len(inside) * 0.95)]:.2f}")
-        within = with_combinations(within)
+              f"its top 5% starts at {inside_top5:.2f}")
+        within = with_combinations(within) if combined else within
         truth = [r["acc"] for r in within]
-        for name in [*names, "az_nas"]:
+        for name in names:
             column = [r[name] for r in within]
-            p = best_of(within, name, 100, reps, seed=7)
-            print(f"{name:14} {kendall_tau(column, truth):6.3f} {spearman_rho(column, truth):6.3f}  best of 100: "
-                  f"{statistics.mean(p):6.2f} +- {statistics.stdev(p):4.2f}")
+            cells = "  ".join(f"{statistics.mean(p):6.2f} +- {statistics.stdev(p):4.2f} "
+                              f"({sum(a >= inside_top5 for a in p) / len(p):4.0%})"
+                              for p in (best_of(within, name, k, reps, seed=k) for k in ks))
+            print(f"{name:14} {kendall_tau(column, truth):6.3f} {spearman_rho(column, truth):6.3f}            {cells}")
+
+
+def cells_to_score(table: NB201Table, model, n: Optional[int], seed: int, shard: int = 0, shards: int = 1) -> List[Dict]:
+    """``n`` distinct uniform cells, or every cell of the table (``n=None``) in a seeded random order, so
+    that a cut-short file is still a uniform sample; shard ``k`` of ``N`` takes every N-th from the k-th."""
+    rng = random.Random(seed)
+    if n is None:
+        archs = [S.from_nb201_string(a) for a in sorted(table.rows)]
+        rng.shuffle(archs)
+    else:
+        archs = list({S.to_nb201_string(a): a for a in (S.random_architecture(model, rng) for _ in range(n))}.values())
+    return archs[shard::shards]
 
 
 def conv_units(arch_str: str) -> int:
@@ -127,17 +153,25 @@ def main():
     p.add_argument("--seed", type=int, default=0, help="seed of the cell sample, the weights and the batches")
     p.add_argument("--out", type=Path, default=Path("zero_cost.json"))
     p.add_argument("--resume", action="store_true", help="continue the scores already in --out")
-    p.add_argument("--report", type=Path, help="print the tables of an earlier --out; score nothing")
+    p.add_argument("--all", action="store_true", help="score every cell of the space (ignores --archs)")
+    p.add_argument("--shard", default="0/1", help="K/N: score only every N-th cell from the K-th (N processes)")
+    p.add_argument("--proxies", nargs="+", default=list(PROXIES), choices=PROXIES,
+                   help="proxies to compute (params is always kept: ties break on it)")
+    p.add_argument("--report", type=Path, nargs="+",
+                   help="print the tables of earlier --out files (shards are merged); score nothing")
     p.add_argument("--cost-archs", type=int, default=11, help="cells timed per proxy (0: skip the cost table)")
     p.add_argument("--best-of", type=int, nargs="+", default=[100, 1000])
     p.add_argument("--reps", type=int, default=200)
     args, overrides = p.parse_known_args()
     table = NB201Table(str(Path(args.nb201) / "nb201_accuracies.csv"))
-    names = list(PROXIES)
     if args.report:
-        saved = json.loads(args.report.read_text())
-        report(saved["rows"], table, saved["budget_params"], args.best_of, args.reps, names)
+        saved = load_scores(args.report)
+        report(saved["rows"], table, saved["budget_params"], args.best_of, args.reps, scored_signals(saved["rows"]))
         return
+    names = list(dict.fromkeys(["params", *args.proxies]))
+    shard, shards = (int(v) for v in args.shard.split("/"))
+    if not 0 <= shard < shards:
+        p.error(f"--shard {args.shard}: K must be in 0..N-1")
     if not args.cifar:
         p.error("--cifar is required to score cells (only --report goes without)")
     torch.set_num_threads(max(torch.get_num_threads(), 1))
@@ -148,9 +182,7 @@ def main():
     build = lambda: S.create_space("nb201", C=args.C, N=args.N)  # noqa: E731
     scorer = ZeroCostScorer(build, batches, task.loss, names=names, seed=args.seed)
     budget = float(S.count_parameters(S.freeze(build(), S.from_nb201_string(RESNET_CELL))))
-    rng = random.Random(args.seed)
-    archs = list({S.to_nb201_string(a): a for a in (S.random_architecture(scorer.model, rng)
-                                                    for _ in range(args.archs))}.values())
+    archs = cells_to_score(table, scorer.model, None if args.all else args.archs, args.seed, shard, shards)
     rows = json.loads(args.out.read_text())["rows"] if args.resume and args.out.is_file() else []
     done = {r["arch_str"] for r in rows}
     began = time.time()
@@ -163,7 +195,7 @@ def main():
             args.out.write_text(json.dumps({"commit": git_commit(), "C": args.C, "N": args.N, "seed": args.seed,
                                             "budget_params": budget, "rows": rows}))
             print(f"{len(rows)} cells scored, {(time.time() - began) / 60:.1f} min", flush=True)
-    report(rows, table, budget, args.best_of, args.reps, names)
+    report(rows, table, budget, args.best_of, args.reps, scored_signals(rows))
     if args.cost_archs:
         cost = measure_cost(task, batches, args.C, args.N, args.cost_archs)
         print(f"\n# seconds per architecture, NB201 C={args.C} N={args.N}, {torch.get_num_threads()} threads, "

@@ -235,12 +235,13 @@ def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp
     run = tmp_path / "out" / "enas_seed4"
     run.mkdir(parents=True)
     columns = ["rank", "score", "loss", "full_score", "full_loss", "source", "shared", "zico", "params", "combined",
-               "selected", "architecture"]
-    # shared weights prefer the skips; zico ranks like the benchmark; combined picked cell 2; the last is uniform
-    rows = [[0, 0.9, 0.1, 0.8, 0.2, "strategy", 0.9, 1, 5, 2, "", cells[1]],
-            [1, 0.8, 0.2, 0.7, 0.3, "greedy", 0.8, 4, 9, 1, "", cells[0]],
-            [2, 0.7, 0.3, "", "", "strategy", 0.7, 3, 2, 3, 1, cells[2]],
-            [3, 0.6, 0.4, "", "", "uniform", 0.6, 2, 1, 0, "", cells[3]]]
+               "az_nas", "selected", "architecture"]
+    # shared weights prefer the skips; zico ranks like the benchmark; combined picked cell 2; the last is uniform;
+    # az_nas alone prefers cell 2, its rank sum with params (ranks 1+3, 3+4, 4+2, 2+1) cell 0
+    rows = [[0, 0.9, 0.1, 0.8, 0.2, "strategy", 0.9, 1, 5, 2, 1, "", cells[1]],
+            [1, 0.8, 0.2, 0.7, 0.3, "greedy", 0.8, 4, 9, 1, 3, "", cells[0]],
+            [2, 0.7, 0.3, "", "", "strategy", 0.7, 3, 2, 3, 4, 1, cells[2]],
+            [3, 0.6, 0.4, "", "", "uniform", 0.6, 2, 1, 0, 2, "", cells[3]]]
     with open(run / "derive_candidates.csv", "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(columns)
@@ -252,11 +253,59 @@ def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp
     in_rows = [acc[1], acc[0], acc[2], acc[3]]
     assert result["zico"] == (acc[0], pytest.approx(kendall_tau([1, 4, 3, 2], in_rows)))
     assert result["params"][0] == acc[0] and result["combined"][0] == acc[2]
+    assert result["az_nas"][0] == acc[2] and result["az_nas_params"][0] == acc[0]
     assert result["combined [strategy]"][0] == acc[0]  # shared and zico, both ranked within the 3 strategy cells
     assert result["shared [uniform]"][0] == acc[3]
     pool = [{"arch_str": c, "acc": a, "zico": z, "params": p} for c, a, z, p in zip(cells, acc, [4, 1, 3, 2], [9, 5, 2, 1])]
     assert no_search(pool, "zico", 4, seed=0) == acc[0]
     assert no_search(pool, "params", 1, seed=0) in acc
+    from nb201_pick import baseline_signals
+    assert baseline_signals(pool) == ["zico", "params"]  # AZ-NAS needs its four parts in the pool
+    parts = {"expressivity": [4, 1, 3, 2], "progressivity": [4, 1, 2, 3], "trainability": [4, 2, 3, 1],
+             "flops": [4, 2, 3, 1]}  # cell 0 (the largest too) best on each part
+    pool = [{**row, **{k: v[i] for k, v in parts.items()}} for i, row in enumerate(pool)]
+    assert baseline_signals(pool) == ["az_nas", "az_nas_params", "zico", "params"]
+    assert no_search(pool, "az_nas", 4, seed=0) == no_search(pool, "az_nas_params", 4, seed=0) == acc[0]
+
+
+def test_zero_cost_whole_space_shards_partition_the_space_and_merge_back(tmp_path):
+    """zero_cost.py --all --shard k/N: the shards split every cell of the space once, in one seeded order;
+    --report merges their files, refuses files of different scorings, and adds the combinations only
+    when their parts were scored."""
+    nb201 = shared_data("nasbench201")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import load_scores
+    from zero_cost import cells_to_score, scored_signals, with_combinations
+    import supernet as S
+    from enas.benchmark import NB201Table
+
+    table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
+    model = S.create_space("nb201", C=8, N=1)
+    whole = [S.to_nb201_string(a) for a in cells_to_score(table, model, None, seed=3)]
+    shards = [[S.to_nb201_string(a) for a in cells_to_score(table, model, None, seed=3, shard=k, shards=3)]
+              for k in range(3)]
+    assert sorted(whole) == sorted(table.rows) and whole != sorted(table.rows)  # every cell, shuffled
+    assert sorted(c for part in shards for c in part) == sorted(whole) and shards[1] == whole[1::3]
+    assert len(cells_to_score(table, model, 50, seed=3)) <= 50  # uniform draws, distinct
+
+    part = {"flops": 1.0, "expressivity": 1.0, "progressivity": 1.0, "trainability": 1.0}
+    files = []
+    for k, cells in enumerate(shards):
+        rows = [{"arch_str": c, "acc": 90.0 + i, "params": float(k * 10 + i), **part} for i, c in enumerate(cells[:3])]
+        files.append(tmp_path / f"all_{k}.json")
+        files[-1].write_text(json.dumps({"C": 16, "N": 5, "seed": 3, "budget_params": 5.0, "rows": rows,
+                                         **({"seconds_per_cell": {"az_nas": 0.7}} if k == 2 else {})}))
+    merged = load_scores(files[:2] + files[2:] + files[:1])  # a file given twice counts once
+    assert len(merged["rows"]) == 9 and merged["seconds_per_cell"] == {"az_nas": 0.7}
+    assert scored_signals(merged["rows"]) == ["params", "flops", "expressivity", "progressivity", "trainability",
+                                              "az_nas", "az_nas_params"]
+    assert scored_signals([{"params": 1.0, "flops": 2.0}]) == ["params", "flops"]
+    combined = with_combinations(merged["rows"])  # the AZ-NAS parts tie: the rank sum follows params alone
+    assert max(combined, key=lambda r: r["az_nas_params"])["params"] == 22.0
+    other = tmp_path / "other_seed.json"
+    other.write_text(json.dumps({"C": 16, "N": 5, "seed": 4, "rows": []}))
+    with pytest.raises(ValueError, match="seed=4"):
+        load_scores([files[0], other])
 
 
 def test_default_groups_hold_no_second_copy_of_the_schema_defaults():

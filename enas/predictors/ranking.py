@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 from typing import Dict, List, Mapping, Sequence
 
+import numpy as np
+
 __all__ = ["ranks", "kendall_tau", "spearman_rho", "log_rank_sum", "rank_sum", "AZ_NAS"]
 
 # AZ-NAS = these four signals, combined by log_rank_sum.
@@ -43,23 +45,17 @@ def spearman_rho(x: Sequence[float], y: Sequence[float]) -> float:
 
 
 def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
-    """Kendall's tau-b (ties in either list are accounted for); O(n^2), fine for a few thousand."""
+    """Kendall's tau-b (ties in either list are accounted for). O(n^2) pairs, one vectorised row at a
+    time: about a second for the 15,625 cells of NAS-Bench-201."""
+    xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     concordant = discordant = ties_x = ties_y = 0
-    n = len(x)
-    for i in range(n):
-        xi, yi = x[i], y[i]
-        for j in range(i + 1, n):
-            dx, dy = xi - x[j], yi - y[j]
-            if dx == 0 and dy == 0:
-                continue
-            if dx == 0:
-                ties_x += 1
-            elif dy == 0:
-                ties_y += 1
-            elif (dx > 0) == (dy > 0):
-                concordant += 1
-            else:
-                discordant += 1
+    for i in range(len(xs) - 1):
+        dx, dy = np.sign(xs[i + 1:] - xs[i]), np.sign(ys[i + 1:] - ys[i])
+        product = dx * dy
+        concordant += int(np.count_nonzero(product > 0))
+        discordant += int(np.count_nonzero(product < 0))
+        ties_x += int(np.count_nonzero((dx == 0) & (dy != 0)))
+        ties_y += int(np.count_nonzero((dy == 0) & (dx != 0)))
     denom = ((concordant + discordant + ties_x) * (concordant + discordant + ties_y)) ** 0.5
     return (concordant - discordant) / denom if denom else 0.0
 
