@@ -50,7 +50,8 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
     xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     concordant = discordant = ties_x = ties_y = 0
     for i in range(len(xs) - 1):
-        dx, dy = np.sign(xs[i + 1:] - xs[i]), np.sign(ys[i + 1:] - ys[i])
+        with np.errstate(invalid="ignore"):  # inf - inf: a NaN difference, a pair that counts nowhere
+            dx, dy = np.sign(xs[i + 1:] - xs[i]), np.sign(ys[i + 1:] - ys[i])
         product = dx * dy
         concordant += int(np.count_nonzero(product > 0))
         discordant += int(np.count_nonzero(product < 0))
