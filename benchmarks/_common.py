@@ -2,6 +2,7 @@
 zero-cost score files and the combinations computed over them."""
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 from pathlib import Path
@@ -41,8 +42,10 @@ def git_commit() -> str:
 
 
 def load_scores(paths: List[Path]) -> Dict:
-    """The scored cells of one or more ``--out`` files (shards of one scoring: same size, seed and proxies)."""
-    saved = [json.loads(Path(path).read_text()) for path in paths]
+    """The scored cells of one or more ``--out`` files (shards of one scoring: same size, seed and proxies),
+    plain or gzipped (``.json.gz``, as `benchmarks/data/` ships the whole space)."""
+    saved = [json.loads(gzip.decompress(Path(path).read_bytes()) if str(path).endswith(".gz")
+                        else Path(path).read_text()) for path in paths]
     for path, other in zip(paths[1:], saved[1:]):
         for key in ("C", "N", "seed"):
             if other.get(key) != saved[0].get(key):

@@ -1,5 +1,6 @@
 """Every experiment config composes against its schema, and the proxy benchmark runs end to end."""
 import csv
+import gzip
 import json
 import subprocess
 import sys
@@ -302,10 +303,32 @@ def test_zero_cost_whole_space_shards_partition_the_space_and_merge_back(tmp_pat
     assert scored_signals([{"params": 1.0, "flops": 2.0}]) == ["params", "flops"]
     combined = with_combinations(merged["rows"])  # the AZ-NAS parts tie: the rank sum follows params alone
     assert max(combined, key=lambda r: r["az_nas_params"])["params"] == 22.0
+    packed = tmp_path / "all.json.gz"  # how benchmarks/data ships the whole space
+    packed.write_bytes(gzip.compress(json.dumps(merged).encode()))
+    assert load_scores([packed])["rows"] == merged["rows"]
     other = tmp_path / "other_seed.json"
     other.write_text(json.dumps({"C": 16, "N": 5, "seed": 4, "rows": []}))
     with pytest.raises(ValueError, match="seed=4"):
         load_scores([files[0], other])
+
+
+def test_shipped_whole_space_scores_cover_the_benchmark_and_rank_like_the_readme_says():
+    """benchmarks/data's AZ-NAS scores: every NB201 cell once, its accuracy as in the table, and the
+    whole-space Kendall tau the README reports (params 0.578, AZ-NAS 0.706)."""
+    nb201 = shared_data("nasbench201")
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from _common import load_scores, with_combinations
+    from enas.benchmark import NB201Table
+    from enas.predictors.ranking import kendall_tau
+
+    table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
+    saved = load_scores([ROOT / "benchmarks" / "data" / "nb201_az_nas_whole_space.json.gz"])
+    rows = with_combinations(saved["rows"])
+    assert sorted(r["arch_str"] for r in rows) == sorted(table.rows)
+    assert all(r["acc"] == table.lookup(r["arch_str"])["cifar10_test_acc"] for r in rows[:500])
+    truth = [r["acc"] for r in rows]
+    assert round(kendall_tau([r["params"] for r in rows], truth), 3) == 0.578
+    assert round(kendall_tau([r["az_nas"] for r in rows], truth), 3) == 0.706
 
 
 def test_default_groups_hold_no_second_copy_of_the_schema_defaults():
