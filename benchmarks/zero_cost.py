@@ -10,7 +10,8 @@ split, then compares with the table's 200-epoch CIFAR-10 test accuracy:
 * the no-search pick: the best cell by each proxy among K uniform cells (K = 100, 1000, ...), drawn
   from the scored pool 200 times: mean +- std of its benchmark accuracy and how often it is in the
   top 5% (published, best of 3,000: AZ-NAS 93.53 +- 0.15, ZiCo 93.50 +- 0.18);
-* the same within a parameter budget (``--budget-cell``: cells with at most that cell's parameters);
+* the same within a parameter budget (cells with at most the parameters of a cell with two 3x3 convolutions,
+  ``RESNET_CELL``: ``nb201_cpu_proxy_budget``'s budget);
 * seconds per architecture of each proxy alone on this machine (``--cost-archs`` cells each).
 
     python benchmarks/zero_cost.py --cifar ../shared/data/cifar10 --nb201 ../shared/data/nasbench201 --archs 1000

@@ -119,6 +119,7 @@ def test_ranks_and_rank_correlations():
     assert ranks([float("nan"), 1.0]) == [1.0, 2.0]
     assert kendall_tau([1, 2, 3], [1, 2, 3]) == 1.0 and kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
     assert kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / 6 ** 0.5)  # tau-b: a tie in x shrinks it
+    assert kendall_tau([1, 2, 3, 4], [1, 2, float("nan"), 4]) == 1.0  # pairs with a NaN count nowhere
 
 
 def test_log_rank_sum_punishes_one_bad_signal_more_than_a_plain_rank_sum():

@@ -50,8 +50,10 @@ def kendall_tau(x: Sequence[float], y: Sequence[float]) -> float:
     xs, ys = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     concordant = discordant = ties_x = ties_y = 0
     for i in range(len(xs) - 1):
-        with np.errstate(invalid="ignore"):  # inf - inf: a NaN difference, a pair that counts nowhere
+        with np.errstate(invalid="ignore"):  # NaN inputs or inf - inf: a NaN difference
             dx, dy = np.sign(xs[i + 1:] - xs[i]), np.sign(ys[i + 1:] - ys[i])
+        comparable = ~(np.isnan(dx) | np.isnan(dy))  # a pair with a NaN difference counts nowhere
+        dx, dy = dx[comparable], dy[comparable]
         product = dx * dy
         concordant += int(np.count_nonzero(product > 0))
         discordant += int(np.count_nonzero(product < 0))
