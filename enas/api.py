@@ -115,7 +115,8 @@ def search_model(model: nn.Module, task, epochs: Optional[int] = None, strategy:
                  darts: Union[DifferentiableConfig, Dict, None] = None) -> Dict:
     """Search ``model`` on ``task``; returns ``{"architecture", "score", "history", "strategy", "candidates"}``.
 
-    ``epochs`` (default 10) overrides ``trainer``'s own when given. ``constraint`` bounds the child (``max_params``; ``max_flops`` needs ``example_input``, one input
+    ``epochs`` (default 10) overrides ``trainer``'s own when given; ``epochs=0`` with ``strategy="random"``
+    and a zero-cost ``derive_settings["select"]`` is a training-free search over uniform candidates. ``constraint`` bounds the child (``max_params``; ``max_flops`` needs ``example_input``, one input
     with its batch dimension); ``predictor`` (fields of `enas.config.PredictorConfig`) turns on the
     learned predictor; ``evolution`` (fields of `enas.config.EvolutionConfig`) configures ``strategy="evolution"``,
     ``darts`` (fields of `enas.config.DifferentiableConfig`) ``strategy="darts"`` and ``"gdas"`` (which need
@@ -128,6 +129,9 @@ def search_model(model: nn.Module, task, epochs: Optional[int] = None, strategy:
                         progress=show_progress)
     if epochs is not None:  # given explicitly, it wins over the trainer settings' own
         trainer = replace(trainer, epochs=epochs)
+    if trainer.epochs == 0 and strategy != "random":  # a training-free search: uniform cells, zero-cost pick
+        raise ValueError(f"epochs=0 (a training-free search) needs strategy='random', got {strategy!r}: an "
+                         "untrained policy's candidates are not uniform")
     controller = _settings(ControllerConfig, controller)
     derive_cfg = _settings(DeriveConfig, derive_settings, num_batches=1)
     budget = _settings(ConstraintConfig, constraint)
@@ -162,7 +166,7 @@ def search_model(model: nn.Module, task, epochs: Optional[int] = None, strategy:
                     select=derive_cfg.select, signals=derive_cfg.signals, rank_by=derive_cfg.rank_by,
                     record=derive_cfg.record, screen_samples=derive_cfg.screen_samples,
                     uniform_samples=derive_cfg.uniform_samples, constraint=limits,
-                    predictor=learned, zero_cost=zero_cost)
+                    predictor=learned, zero_cost=zero_cost, shared_weights=trainer.epochs > 0)
     return {"architecture": result["architecture"], "score": result["score"], "history": history,
             "strategy": strategy, "candidates": result["candidates"]}
 

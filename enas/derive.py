@@ -19,6 +19,10 @@ visible (``benchmarks/nb201_pick.py`` replays them):
 
 A budget (`enas.constraints.Constraint`) drops candidates that do not fit; with ``screen_samples``,
 the predictor keeps the ``num_samples`` most promising of that many before any is scored.
+
+A training-free search (``trainer.epochs=0``: no shared training) derives with ``shared_weights=False``:
+no candidate is scored on the untrained shared weights (their score would be noise, and at 2 validation
+batches a candidate it would cost a third of an AZ-NAS score), so the pick must be training-free.
 """
 from __future__ import annotations
 
@@ -39,6 +43,7 @@ from .predictors.zero_cost import PROXIES
 __all__ = ["derive", "describe_architecture", "write_architecture", "SELECT_RULES", "signal_names"]
 
 SELECT_RULES = ("shared", "predictor", "combined", "short_train")
+NEEDS_TRAINING = ("shared", "predictor")  # signals that come from what the search trained or measured
 
 
 def signal_names() -> List[str]:
@@ -48,6 +53,13 @@ def signal_names() -> List[str]:
 
 def _key(arch: Dict) -> str:
     return json.dumps(arch, sort_keys=True)
+
+
+def training_free_pick(select: str, signals: Sequence[str], rank_by: str) -> bool:
+    """Whether ``select`` picks without the shared weights or the predictor (what a search with no
+    shared training can use)."""
+    used = {"combined": list(signals), "short_train": [rank_by]}.get(select, [select])
+    return not set(used) & set(NEEDS_TRAINING)
 
 
 def _check_select(select: str, signals: Sequence[str], rank_by: str) -> None:
@@ -90,7 +102,7 @@ def _candidate_pool(strategy, num_samples: int, greedy: bool, constraint, predic
     return unique, sources
 
 
-def _add_signals(rows: List[Dict], needed: Sequence[str], zero_cost, predictor) -> None:
+def _add_signals(rows: List[Dict], needed: Sequence[str], zero_cost, predictor, progress=None) -> None:
     """Fill ``row[name]`` for every signal in ``needed`` (higher is better for each)."""
     for row in rows:
         row["shared"] = row["score"]
@@ -98,7 +110,7 @@ def _add_signals(rows: List[Dict], needed: Sequence[str], zero_cost, predictor) 
     if proxies:
         if zero_cost is None:
             raise ValueError(f"derive signals {proxies} need zero-cost proxies (not available for this run)")
-        for row in rows:
+        for row in (progress(rows) if progress else rows):
             scores = zero_cost.score(row["architecture"])
             row.update({n: scores[n] for n in dict.fromkeys(proxies)})
     if "az_nas" in needed:
@@ -117,7 +129,7 @@ def _add_signals(rows: List[Dict], needed: Sequence[str], zero_cost, predictor) 
 def derive(model: nn.Module, strategy, task, num_samples: int = 100, num_batches: int = 10, top_k: int = 5,
            greedy: bool = True, progress=None, select: str = "shared", signals: Sequence[str] = ("shared",),
            rank_by: str = "shared", record: Sequence[str] = (), screen_samples: int = 0, uniform_samples: int = 0,
-           constraint=None, predictor=None, zero_cost=None, short_train=None) -> Dict:
+           constraint=None, predictor=None, zero_cost=None, short_train=None, shared_weights: bool = True) -> Dict:
     """Returns ``{"architecture", "score", "candidates"}``; candidates are ranked best first by shared
     weights, each with its signals, and ``selected`` marks the pick.
 
@@ -126,24 +138,27 @@ def derive(model: nn.Module, strategy, task, num_samples: int = 100, num_batches
     computed and written for every candidate without taking part in the pick (ablations);
     ``uniform_samples`` adds that many uniformly random candidates to the strategy's (column ``source``).
     ``short_train(archs)`` returns the architecture that successive halving keeps (select=short_train).
+    ``shared_weights=False`` (nothing was trained): no candidate is scored on the shared weights, their
+    ``score`` is NaN, and ``select``, ``signals`` and ``record`` must not need them.
     """
     _check_select(select, [*signals, *record], rank_by)
+    if not shared_weights:
+        untrained = [n for n in dict.fromkeys(record) if n in NEEDS_TRAINING]
+        if not training_free_pick(select, signals, rank_by) or untrained:
+            raise ValueError(f"a search without shared training cannot derive by {select!r} or record "
+                             f"{untrained}: use a zero-cost proxy or az_nas (derive.select; derive.signals for "
+                             "combined, derive.rank_by for short_train; derive.record)")
     unique, sources = _candidate_pool(strategy, num_samples, greedy, constraint, predictor, screen_samples,
                                       uniform_samples)
-    batches = task.fixed_batches(num_batches)
-    scored = []
-    for arch in (progress(unique) if progress else unique):
-        activate(model, arch)
-        scored.append({"architecture": arch, **task.score(model, batches), "source": sources[_key(arch)]})
-        if predictor is not None:
-            predictor.observe(arch, scored[-1]["score"])
-    scored.sort(key=lambda r: (-r["score"], r["loss"]))
-    for row in scored[:top_k]:
-        activate(model, row["architecture"])
-        row.update({f"full_{k}": v for k, v in task.evaluate(model, task.valid).items()})
+    scored = [{"architecture": arch, "score": math.nan, "loss": math.nan, "source": sources[_key(arch)]}
+              for arch in unique]
+    if shared_weights:
+        _score_shared(model, task, scored, num_batches, top_k, progress, predictor)
     needed = list(dict.fromkeys([*signals, rank_by, select, *record]))
-    needed = [n for n in needed if n not in ("combined", "short_train")]
-    _add_signals(scored, needed, zero_cost, predictor)
+    needed = [n for n in needed if n not in ("combined", "short_train", *(() if shared_weights else NEEDS_TRAINING))]
+    _add_signals(scored, needed, zero_cost, predictor, progress)
+    if not shared_weights and select in scored[0]:  # rank the written candidates by what picks among them
+        scored.sort(key=lambda r: -_finite(r[select]))
     if "combined" in (select, rank_by, *record):  # recorded too, so an ablation sees it beside another pick
         for row, value in zip(scored, log_rank_sum(scored, signals)):
             row["combined"] = value
@@ -154,6 +169,22 @@ def derive(model: nn.Module, strategy, task, num_samples: int = 100, num_batches
     best["selected"] = 1
     return {"architecture": best["architecture"], "score": {k: v for k, v in best.items() if k != "architecture"},
             "candidates": scored}
+
+
+def _score_shared(model: nn.Module, task, scored: List[Dict], num_batches: int, top_k: int, progress,
+                  predictor) -> None:
+    """Score every candidate on the same ``num_batches`` validation batches with the shared weights, sort
+    best first, and re-score the ``top_k`` on the whole validation split (the ``full_`` columns)."""
+    batches = task.fixed_batches(num_batches)
+    for row in (progress(scored) if progress else scored):
+        activate(model, row["architecture"])
+        row.update(task.score(model, batches))
+        if predictor is not None:
+            predictor.observe(row["architecture"], row["score"])
+    scored.sort(key=lambda r: (-r["score"], r["loss"]))
+    for row in scored[:top_k]:
+        activate(model, row["architecture"])
+        row.update({f"full_{k}": v for k, v in task.evaluate(model, task.valid).items()})
 
 
 def _select(scored: List[Dict], select: str, top_k: int, rank_by: str, short_train) -> Dict:
@@ -170,7 +201,7 @@ def _select(scored: List[Dict], select: str, top_k: int, rank_by: str, short_tra
             by_key[_key(trained["architecture"])].update(short_train=trained["score"],
                                                          short_train_epochs=trained["epochs"])
         return by_key[_key(winner)]
-    return max(scored, key=lambda r: (_finite(r[select]), r["score"]))
+    return max(scored, key=lambda r: (_finite(r[select]), _finite(r["score"])))
 
 
 def _finite(value: float) -> float:

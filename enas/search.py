@@ -271,6 +271,11 @@ def _restore(state, model, strategy, optimizer, scheduler, space) -> int:
     return state["epoch"] + 1
 
 
+def _trained(cfg) -> bool:
+    """Whether the run trained its shared weights (``trainer.epochs=0`` is a training-free search)."""
+    return cfg is None or "trainer" not in cfg or cfg.trainer.epochs > 0
+
+
 def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=None,
                began: Optional[float] = None) -> Dict:
     """Derive, write ``architecture.json`` / ``.txt``, print where they went; returns the metrics.
@@ -285,7 +290,8 @@ def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=No
                     rank_by=derive_cfg.get("rank_by", "shared"), record=derive_cfg.get("record", []),
                     screen_samples=derive_cfg.get("screen_samples", 0),
                     uniform_samples=derive_cfg.get("uniform_samples", 0), constraint=strategy.constraint,
-                    predictor=strategy.predictor, zero_cost=zero_cost, short_train=short_train)
+                    predictor=strategy.predictor, zero_cost=zero_cost, short_train=short_train,
+                    shared_weights=_trained(cfg))
     best = result["score"]
     metrics = {"derive_score": best.get("full_score", best["score"]), "derive_candidates": len(result["candidates"])}
     if "acc" in best:
@@ -318,7 +324,8 @@ def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=No
     shown = ", ".join(f"{k[len('derive_'):]} {v:.4g}" for k, v in metrics.items() if k.startswith("derive_valid"))
     if "minutes" in extra:
         summary += f"Search took {extra['minutes']:.1f} minutes (this process, including derive)\n"
-    announce(f"\nDerived architecture (picked by derive.select={extra['select']}; {shown} with the shared weights):\n"
+    shown = f"; {shown} with the shared weights" if shown else ""
+    announce(f"\nDerived architecture (picked by derive.select={extra['select']}{shown}):\n"
              f"{summary}\nWritten to {path}\nRun folder: {out}\n")
     return {"architecture": result["architecture"], "out_dir": str(out), **metrics, **extra}
 

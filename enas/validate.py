@@ -1,7 +1,7 @@
 """Ranges and relations of config values, checked before anything runs.
 
 `check_config` (enas.config) rejects unknown keys and Hydra rejects wrong types; this module rejects
-values of the right type that cannot work (``trainer.epochs=0``, ``data.batch_size=-1``,
+values of the right type that cannot work (``trainer.lr=0``, ``data.batch_size=-1``,
 ``controller.screen_keep`` above ``num_aggregate`` ...), naming the key, the value and what it must be.
 Spaces check their own arguments when built (`supernet.spaces`), and resume compares the stored
 configuration with this one (`config_differences`).
@@ -40,7 +40,7 @@ def _optional(check):
 
 
 RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
-    "trainer.epochs": _at_least(1), "trainer.lr": _positive(), "trainer.lr_min": _at_least(0),
+    "trainer.epochs": _at_least(0), "trainer.lr": _positive(), "trainer.lr_min": _at_least(0),
     "trainer.t0": _optional(_at_least(1)), "trainer.t_mult": _at_least(1), "trainer.decay_start": _at_least(0),
     "trainer.decay_rate": ((lambda v: 0 < v <= 1), "in (0, 1]"), "trainer.momentum": _fraction(),
     "trainer.weight_decay": _at_least(0), "trainer.grad_clip": _at_least(0), "trainer.aux_weight": _at_least(0),
@@ -111,6 +111,8 @@ def _relations(cfg) -> Iterable[str]:
     if get("trainer.warmup_epochs") and get("trainer.epochs") and get("trainer.warmup_epochs") > get("trainer.epochs"):
         yield (f"trainer.warmup_epochs={get('trainer.warmup_epochs')} is more than trainer.epochs="
                f"{get('trainer.epochs')}: the controller would never learn")
+    if get("trainer.epochs") == 0:
+        yield from _training_free(cfg, get)
     if get("evolution.sample") is not None and get("evolution.population") is not None \
             and get("evolution.sample") > get("evolution.population"):
         yield (f"evolution.sample={get('evolution.sample')} must be at most evolution.population="
@@ -125,6 +127,30 @@ def _relations(cfg) -> Iterable[str]:
     if get("predictor.evaluate") is not None and get("predictor.pool") is not None \
             and get("predictor.evaluate") > get("predictor.pool"):
         yield f"predictor.evaluate={get('predictor.evaluate')} must be at most predictor.pool={get('predictor.pool')}"
+
+
+def _training_free(cfg, get) -> Iterable[str]:
+    """``trainer.epochs=0`` is a search without shared training (derive picks among uniform cells by a
+    zero-cost score): only a search can skip training, only random search's candidates are what they are
+    before any learning (uniform), and the pick must not need the shared weights."""
+    if get("derive.select") is None or get("strategy") is None:
+        yield "trainer.epochs=0 must be >= 1 (only a search may skip training: trainer.epochs=0 strategy=random)"
+        return
+    if get("strategy") != "random":
+        yield (f"trainer.epochs=0 (a training-free search) needs strategy=random: strategy={get('strategy')} "
+               "would propose the candidates of a policy that never learned")
+    from .derive import NEEDS_TRAINING, training_free_pick
+
+    signals, record = list(get("derive.signals") or []), list(get("derive.record") or [])
+    if not training_free_pick(get("derive.select"), signals, get("derive.rank_by") or "shared"):
+        yield (f"trainer.epochs=0 (a training-free search) needs a training-free derive.select, e.g. az_nas or a "
+               f"zero-cost proxy; derive.select={get('derive.select')} needs the shared weights or the predictor"
+               + {"combined": f" (derive.signals={signals})",
+                  "short_train": f" (derive.rank_by={get('derive.rank_by')})"}.get(get("derive.select"), ""))
+    untrained = [n for n in dict.fromkeys(record) if n in NEEDS_TRAINING]
+    if untrained:
+        yield (f"trainer.epochs=0 (a training-free search) cannot record {', '.join(untrained)} "
+               "(derive.record): nothing was trained")
 
 
 def validate_values(cfg) -> None:

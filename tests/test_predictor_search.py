@@ -12,7 +12,9 @@ from enas.predictor_search import PredictorStrategy
 from enas.predictors.performance import PerformancePredictor
 from enas.predictors.surrogate import Surrogate
 from enas.predictors.zero_cost import child_parameters
+from enas.api import SimpleTask, search_model
 from enas.retrain import retrain
+from enas.tasks import ImageClassification
 from enas.search import search
 
 from conftest import TINY_MICRO, TINY_SEARCH, compose_config, straight_and_resumed
@@ -70,6 +72,73 @@ def test_derive_select_rules_pick_a_candidate_and_record_every_signal(tmp_path, 
 def test_unknown_select_rule_is_named(tmp_path):
     with pytest.raises(ValueError, match="unknown derive.select 'bestest'"):
         run(tmp_path, "derive.select=bestest")
+
+
+TRAINING_FREE = ["experiment=nb201_zero_cost", "data=embedded", "debug=cpu_tiny", "trainer.epochs=0", "space.C=4",
+                 "proxies.space.C=4", "proxies.space.N=1", "benchmark=null", "derive.num_samples=8",
+                 "derive.uniform_samples=0"]
+
+
+def test_training_free_search_picks_the_best_az_nas_cell_without_touching_the_shared_weights(tmp_path, monkeypatch):
+    """experiment=nb201_zero_cost: no epoch, no shared-weight score; the pick is the AZ-NAS best of the
+    uniform candidates, which the candidates file lists best first."""
+    def untouchable(*args, **kwargs):
+        raise AssertionError("a training-free search used the shared weights")
+
+    monkeypatch.setattr(search_module, "train_epoch", untouchable)
+    monkeypatch.setattr(ImageClassification, "score", untouchable)
+    monkeypatch.setattr(ImageClassification, "evaluate", untouchable)
+    result = search(compose_config("search", TRAINING_FREE, tmp_path))
+    cands = rows(tmp_path, "derive_candidates.csv")
+    assert len(cands) == 8 and {c["source"] for c in cands} == {"strategy"}
+    assert all(c["score"] == "nan" for c in cands)  # nothing scored on the (untrained) shared weights
+    az = [float(c["az_nas"]) for c in cands]
+    assert az == sorted(az, reverse=True) and cands[0]["selected"] == "1"
+    assert json.loads(cands[0]["architecture"]) == result["architecture"]
+    assert not (tmp_path / "metrics.csv").exists() or rows(tmp_path) == []
+    monkeypatch.undo()
+    retrained = retrain(compose_config("train", ["data=embedded", "debug=cpu_tiny_train", "space=nb201", "space.C=4",
+                                                 "space.N=1", f"architecture={tmp_path / 'architecture.json'}"],
+                                       tmp_path / "train"))
+    assert 0 <= retrained["test_acc"] <= 1
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["strategy=enas"], "needs strategy=random"),
+    (["derive.select=shared"], "needs a training-free derive.select"),
+    (["derive.select=combined", "derive.signals=[shared,zico]"], r"derive.signals=\['shared', 'zico'\]"),
+    (["derive.record=[predictor]"], "cannot record predictor"),
+])
+def test_training_free_search_refuses_what_needs_training(tmp_path, overrides, message):
+    with pytest.raises(ValueError, match=message):
+        search(compose_config("search", [*TRAINING_FREE, *overrides], tmp_path))
+
+
+def test_only_a_search_may_skip_training(tmp_path):
+    with pytest.raises(ValueError, match="trainer.epochs=0 must be >= 1"):
+        retrain(compose_config("train", ["data=embedded", "debug=cpu_tiny_train", "trainer.epochs=0"], tmp_path))
+
+
+def test_training_free_search_from_python():
+    """search_model(epochs=0): the pick is the candidate the zero-cost signal rates best; the task's reward
+    and score functions (the shared weights) are never called."""
+    def untouchable(model):
+        raise AssertionError("a training-free search used the shared weights")
+
+    images = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(8) % 10
+    task = SimpleTask([(images, labels)], lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1]),
+                      untouchable)
+    model = S.create_space("nb201", C=4, N=1)
+    result = search_model(model, task, epochs=0, strategy="random", seed=3,
+                          derive_settings={"select": "params", "num_samples": 30, "greedy": False})
+    sizes = [c["params"] for c in result["candidates"]]
+    assert len(sizes) == 30 and result["score"]["params"] == max(sizes)
+    assert child_parameters(model, result["architecture"]) == max(sizes)
+    with pytest.raises(ValueError, match="needs strategy='random'"):
+        search_model(model, task, epochs=0, strategy="enas", derive_settings={"select": "params"})
+    with pytest.raises(ValueError, match="cannot derive by 'shared'"):
+        search_model(model, task, epochs=0, strategy="random", derive_settings={"select": "shared"})
 
 
 def test_combined_select_in_the_micro_space(tmp_path):
