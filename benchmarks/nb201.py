@@ -9,6 +9,7 @@ without weight sharing 93.85, best cell 94.37; the top 10% of the space starts a
         --methods enas random --seeds 0 1 2                     # experiment=nb201_cpu_proxy
     python benchmarks/nb201.py ... --methods enas random evolution gdas darts   # the league table (issue 12)
     python benchmarks/nb201.py ... --experiment nb201_enas device=cuda    # the full budget
+    python benchmarks/nb201.py ... --methods enas zero_cost     # beside the training-free pick (nb201_zero_cost)
     python benchmarks/nb201.py --nb201 ../shared/data/nasbench201 --report outputs/nb201_a outputs/nb201_b
 
 Every run goes through the same ``search()`` as ``enas-search``; remaining arguments are Hydra
@@ -52,7 +53,22 @@ METHOD_OVERRIDES = {
     "evolution": ["evolution.population=20", "evolution.sample=5", "evolution.cycles=10"],
     "gdas": ["trainer.warmup_epochs=0"],
     "darts": ["trainer.warmup_epochs=0", "darts.regulariser=beta"],
+    "zero_cost": [],
 }
+
+
+def run_overrides(method: str, experiment: str, seed: int, run_dir: Path, overrides: List[str]) -> List[str]:
+    """The Hydra overrides of one run. ``zero_cost``, the training-free baseline, is an experiment of its
+    own (`nb201_zero_cost`: no shared training, AZ-NAS over 3,000 uniform cells) whatever ``experiment``
+    the searches run, under the same budget (``experiment``'s constraint) and the same overrides, except
+    that it never trains."""
+    if method != "zero_cost":
+        return [f"experiment={experiment}", f"strategy={method}", f"seed={seed}", f"output_dir={run_dir}",
+                "trainer.progress=false", *METHOD_OVERRIDES[method], *overrides]
+    budget = compose("search", [f"experiment={experiment}"]).constraint
+    return ["experiment=nb201_zero_cost", "strategy=random", f"seed={seed}", f"output_dir={run_dir}",
+            "trainer.progress=false", *[f"constraint.{k}={v}" for k, v in budget.items() if v is not None],
+            *overrides, "trainer.epochs=0"]
 
 
 def collapsed(cell: str) -> bool:
@@ -73,7 +89,10 @@ def candidate_pool(run_dir: Path, table: NB201Table) -> dict:
 
 def phase_seconds(run_dir: Path) -> dict:
     """Median seconds per epoch of the shared-weights phase and of the controller phase (epochs that had
-    one): the median, because one epoch slowed by another process on a shared machine moves a mean."""
+    one): the median, because one epoch slowed by another process on a shared machine moves a mean.
+    NaN for a training-free run (no epoch, no metrics.csv)."""
+    if not (run_dir / "metrics.csv").is_file():
+        return {"shared_s": float("nan"), "controller_s": float("nan")}
     with open(run_dir / "metrics.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     shared = [float(r["shared_seconds"]) for r in rows if r.get("shared_seconds")]
@@ -161,9 +180,7 @@ def main():
     for seed in args.seeds:
         for method in args.methods:
             run_dir = args.out / f"{method}_seed{seed}"
-            cfg = compose("search", [f"experiment={args.experiment}", f"strategy={method}", f"seed={seed}",
-                                     f"output_dir={run_dir}", "trainer.progress=false", *METHOD_OVERRIDES[method],
-                                     *overrides],
+            cfg = compose("search", run_overrides(method, args.experiment, seed, run_dir, overrides),
                           args.cifar, args.nb201)
             began = time.time()
             result = search(cfg)

@@ -138,19 +138,24 @@ def test_nb201_benchmark_runs_each_method_and_tabulates_its_runs(tmp_path):
     cifar, nb201 = shared_data("cifar10"), shared_data("nasbench201")
     script = [sys.executable, str(ROOT / "benchmarks" / "nb201.py"), "--nb201", str(nb201)]
     tiny = ["debug=cpu_tiny", "space.C=4", "trainer.epochs=1", "trainer.warmup_epochs=0", "derive.num_samples=3"]
-    proc = subprocess.run([*script, "--cifar", str(cifar), "--methods", "enas", "random", "--seeds", "5",
-                           "--out", str(tmp_path), *tiny], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run([*script, "--cifar", str(cifar), "--methods", "enas", "random", "zero_cost", "--seeds", "5",
+                           "--out", str(tmp_path), *tiny, "proxies.space.N=1"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads((tmp_path / "nb201_results.json").read_text())["rows"]
-    assert [(r["method"], r["seed"]) for r in rows] == [("enas", 5), ("random", 5)]
+    assert [(r["method"], r["seed"]) for r in rows] == [("enas", 5), ("random", 5), ("zero_cost", 5)]
     for r in rows:  # ENAS derive adds the greedy cell to its 3 samples (random: 2 uniform); the final pick may
         # be any candidate, not only one of the finalists that shared weights re-scored
         assert 0 < r["test_acc"] <= r["pool_best"] <= 100 and r["finalists_best"] <= r["pool_best"]
-        assert 1 <= r["pool"] <= 6 and r["shared_s"] > 0  # and derive.uniform_samples=2 more
+        assert 1 <= r["pool"] <= 6  # and derive.uniform_samples=2 more
+        # the training-free baseline trained nothing, whatever trainer.epochs the searches got
+        assert (r["shared_s"] > 0) == (r["method"] != "zero_cost")
+    assert not (tmp_path / "zero_cost_seed5" / "metrics.csv").exists()
     reported = subprocess.run([*script, "--report", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
                               timeout=300)
     assert reported.returncode == 0, reported.stderr[-3000:]
     assert "enas     mean" in reported.stdout and "random   mean" in reported.stdout
+    assert "zero_cost mean" in reported.stdout
     assert rows[0]["cell"] in reported.stdout
     # nb201_short_train.py replays derive.select=short_train on the same runs, curves cached for a rerun
     replay = [sys.executable, str(ROOT / "benchmarks" / "nb201_short_train.py"), "--nb201", str(nb201), str(tmp_path),
@@ -353,12 +358,17 @@ def test_every_league_table_method_composes_and_is_checked(monkeypatch):
     from enas.validate import validate_values
 
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    from nb201 import METHOD_OVERRIDES, collapsed
+    from nb201 import METHOD_OVERRIDES, collapsed, run_overrides
 
-    for method, extra in METHOD_OVERRIDES.items():
-        cfg = compose_config("search", ["experiment=nb201_cpu_proxy", f"strategy={method}", *extra])
+    for method in METHOD_OVERRIDES:
+        overrides = run_overrides(method, "nb201_cpu_proxy_budget", 0, Path("out"), ["trainer.epochs=110"])
+        cfg = compose_config("search", [o for o in overrides if not o.startswith("output_dir=")])
         check_config(cfg)
         validate_values(cfg)
-        assert cfg.strategy == method
+        assert cfg.strategy == (method if method != "zero_cost" else "random")
+        assert cfg.constraint.max_params == 42930  # the training-free baseline runs under the searches' budget
+        # the training-free baseline never trains, even under the searches' own trainer.epochs
+        assert cfg.trainer.epochs == (0 if method == "zero_cost" else 110)
+        assert (cfg.task_name == "nb201_zero_cost") == (method == "zero_cost")
     assert collapsed("|skip_connect~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|")
     assert not collapsed("|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|")
