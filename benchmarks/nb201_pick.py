@@ -117,7 +117,7 @@ def _finite(value) -> float:
 
 def signal_columns(cands: List[Dict]) -> List[str]:
     return [k for k in cands[0] if k not in NOT_SIGNALS and k != "arch"
-            and all(isinstance(c.get(k), float) for c in cands)]
+            and all(isinstance(c.get(k), float) for c in cands) and any(math.isfinite(c[k]) for c in cands)]
 
 
 def by_source(cands: List[Dict], signals: List[str], top_k: int) -> Dict[str, int]:
@@ -164,9 +164,12 @@ def replay_with_tau(run_dir: Path, table: NB201Table, oracle_k: List[int]) -> Di
         size = [sum({"nor_conv_1x1": 1, "nor_conv_3x3": 9}.get(op, 0) for op in c["arch"].values()) for c in cands]
         picks["most_params"] = (max(range(len(cands)), key=lambda i: (size[i], -cands[i]["loss"])),
                                 kendall_tau(size, truth))
-    picks["additive"] = (pick_additive(cands), None)
     signals = list(derive_cfg.get("signals", ["shared"]))
-    picks.update({rule: (i, None) for rule, i in by_source(cands, signals, top_k).items()})
+    if any(math.isfinite(c.get("score", c["loss"])) for c in cands):  # a training-free run has no shared score
+        picks["additive"] = (pick_additive(cands), None)
+        picks.update({rule: (i, None) for rule, i in by_source(cands, signals, top_k).items()})
+    else:
+        del picks["shared"]
     for k in dict.fromkeys([top_k, *oracle_k]):
         picks[f"oracle_12ep@{k}"] = (pick_oracle_12ep(cands, table, k), None)
     return {rule: (truth[i], tau) for rule, (i, tau) in picks.items()}

@@ -156,6 +156,12 @@ def test_nb201_benchmark_runs_each_method_and_tabulates_its_runs(tmp_path):
     assert reported.returncode == 0, reported.stderr[-3000:]
     assert "enas     mean" in reported.stdout and "random   mean" in reported.stdout
     assert "zero_cost mean" in reported.stdout
+    # the ablation of a training-free run has no rule that needs the (untrained) shared weights
+    ablation = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "nb201_pick.py"), "--nb201", str(nb201),
+                               str(tmp_path / "zero_cost_seed5")], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert ablation.returncode == 0, ablation.stderr[-3000:]
+    rules = [line.split()[0] for line in ablation.stdout.split("within the candidates):\n", 1)[1].splitlines() if line]
+    assert "az_nas" in rules and "params" in rules and not {"shared", "additive", "predictor"} & set(rules)
     assert rows[0]["cell"] in reported.stdout
     # nb201_short_train.py replays derive.select=short_train on the same runs, curves cached for a rerun
     replay = [sys.executable, str(ROOT / "benchmarks" / "nb201_short_train.py"), "--nb201", str(nb201), str(tmp_path),
