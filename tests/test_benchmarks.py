@@ -378,3 +378,34 @@ def test_every_league_table_method_composes_and_is_checked(monkeypatch):
         assert (cfg.task_name == "nb201_zero_cost") == (method == "zero_cost")
     assert collapsed("|skip_connect~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|")
     assert not collapsed("|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|skip_connect~0|none~1|none~2|")
+
+
+def test_policy_pool_draws_from_the_policy_and_lets_az_nas_pick_among_the_distinct_cells(tmp_path):
+    """nb201_policy_pool.py (no table needed here): a one-hot policy draws one cell however many times it
+    draws, and AZ-NAS's pick among it is that cell; a high temperature spreads the same policy over many
+    cells; average ranks agree with enas.predictors.ranking.ranks (ties, -inf as the worst)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import numpy as np
+    from _common import load_scores
+    from enas.predictors.ranking import ranks
+    from nb201_policy_pool import ScoredSpace, average_ranks, compare
+    from supernet import from_nb201_string
+
+    values = [3.0, -np.inf, 1.0, 3.0, 2.0, 1.0]
+    assert average_ranks(np.array(values)).tolist() == ranks([float("nan") if v == -np.inf else v for v in values])
+    space = ScoredSpace(load_scores([ROOT / "benchmarks" / "data" / "nb201_az_nas_whole_space.json.gz"])["rows"])
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|skip_connect~1|+|nor_conv_1x1~0|nor_conv_3x3~1|avg_pool_3x3~2|"
+    arch = from_nb201_string(cell)
+    options = {label: ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"] for label in arch}
+    probs = {label: [float(op == arch[label]) + 1e-3 for op in options[label]] for label in arch}
+    rng = np.random.default_rng(0)
+    rows = space.draw(probs, options, 200, 0.01, rng)  # T -> 0: the mode only
+    assert len(set(rows.tolist())) == 1 and space.az_nas_pick(rows) == space.acc[rows[0]]
+    assert len(np.unique(space.draw(probs, options, 2000, 10.0, rng))) > 500  # T large: nearly uniform
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "policy.jsonl").write_text(json.dumps(
+        {"epoch": 0, "decisions": {k: {"options": options[k], "probs": probs[k]} for k in arch}}) + "\n")
+    results = compare(space, [run], draws=[50], temperatures=[0.01, 5], reps=3, seed=0)
+    assert set(results) == {"T=0.01 N=50", "T=5 N=50", "uniform N=50"}
+    assert results["T=0.01 N=50"] == [space.acc[rows[0]]] * 3 and all(len(v) == 3 for v in results.values())
