@@ -116,7 +116,8 @@ def search_model(model: nn.Module, task, epochs: Optional[int] = None, strategy:
     """Search ``model`` on ``task``; returns ``{"architecture", "score", "history", "strategy", "candidates"}``.
 
     ``epochs`` (default 10) overrides ``trainer``'s own when given; ``epochs=0`` with ``strategy="random"``
-    and a zero-cost ``derive_settings["select"]`` is a training-free search over uniform candidates. ``constraint`` bounds the child (``max_params``; ``max_flops`` needs ``example_input``, one input
+    and a zero-cost ``derive_settings["select"]`` is a training-free search over uniform candidates.
+    ``constraint`` bounds the child (``max_params``; ``max_flops`` needs ``example_input``, one input
     with its batch dimension); ``predictor`` (fields of `enas.config.PredictorConfig`) turns on the
     learned predictor; ``evolution`` (fields of `enas.config.EvolutionConfig`) configures ``strategy="evolution"``,
     ``darts`` (fields of `enas.config.DifferentiableConfig`) ``strategy="darts"`` and ``"gdas"`` (which need

@@ -21,8 +21,8 @@ A budget (`enas.constraints.Constraint`) drops candidates that do not fit; with 
 the predictor keeps the ``num_samples`` most promising of that many before any is scored.
 
 A training-free search (``trainer.epochs=0``: no shared training) derives with ``shared_weights=False``:
-no candidate is scored on the untrained shared weights (their score would be noise, and at 2 validation
-batches a candidate it would cost a third of an AZ-NAS score), so the pick must be training-free.
+no candidate is scored on the untrained shared weights (their score would be noise that costs validation
+passes), so the pick must be training-free.
 """
 from __future__ import annotations
 
