@@ -113,7 +113,9 @@ def test_resume_refuses_a_changed_configuration_and_names_every_change(tmp_path)
 
 
 @pytest.mark.parametrize("override, message", [
-    ("trainer.epochs=0", "trainer.epochs=0 must be >= 1"),
+    ("trainer.epochs=-1", "trainer.epochs=-1 must be >= 0"),
+    # zero epochs is a training-free search, which only uniform cells make sense for
+    ("trainer.epochs=0", "trainer.epochs=0 (a training-free search) needs strategy=random"),
     ("data.batch_size=-1", "data.batch_size=-1 must be >= 1"),
     ("trainer.lr=0", "trainer.lr=0.0 must be > 0"),
     ("controller.num_aggregate=0", "controller.num_aggregate=0 must be >= 1"),
