@@ -20,7 +20,10 @@ merged), the no-search rows: for each run, the best cell by a zero-cost signal (
 among as many uniform random cells as that signal scores in the run's own wall time (``--cost
 name=seconds`` per cell, default what zero_cost.py measured), drawn from the scored pool with the run's
 seed, within the run's budget when it had one. Only a pool much larger than that many cells (the whole
-space, ``zero_cost.py --all``) gives these rows a spread.
+space, ``zero_cost.py --all``) gives these rows a spread. When the file holds every candidate, ``az_nas
+[baseline's scores]`` is AZ-NAS's pick among the run's own candidates scored by the file instead (another
+seed), printed with each part's Kendall tau between the two scorings: the part of a pick that is the
+proxy's own noise.
 
     python benchmarks/nb201_pick.py --nb201 ../shared/data/nasbench201 outputs/nb201_s0 outputs/nb201_s1 \
         --baseline zero_cost.json
@@ -221,6 +224,20 @@ def no_search(pool: List[Dict], signal: str, k: int, seed: int) -> float:
     return max(drawn, key=lambda r: r[signal])["acc"]  # ties: the first drawn (a seeded random order)
 
 
+def rescored(cands: List[Dict], by_arch: Dict[str, Dict]) -> Optional[tuple]:
+    """AZ-NAS's pick among a run's own candidates, each scored instead by the baseline's file (another seed's
+    minibatch and initialisation), and each AZ-NAS part's Kendall tau between the run's scores and the file's:
+    how much of the pick is the proxy's own noise. None unless the file holds every candidate (``--all``)."""
+    cells = list(dict.fromkeys(supernet.to_nb201_string(c["arch"]) for c in cands))
+    if not all(cell in by_arch for cell in cells) or not all(n in by_arch[cells[0]] for n in AZ_NAS):
+        return None
+    rows = with_combinations([by_arch[cell] for cell in cells])
+    own = {supernet.to_nb201_string(c["arch"]): c for c in cands}
+    agreement = {n: kendall_tau([_finite(own[cell].get(n)) for cell in cells], [r[n] for r in rows])
+                 for n in AZ_NAS if all(isinstance(c.get(n), float) for c in cands)}
+    return max(rows, key=lambda r: r["az_nas"])["acc"], agreement
+
+
 def baseline_signals(pool: List[Dict]) -> List[str]:
     """The no-search signals the scored pool can give (a combination needs all of its parts)."""
     parts = {"az_nas": AZ_NAS, "az_nas_params": (*AZ_NAS, "params")}
@@ -251,7 +268,7 @@ def main():
     table = NB201Table(str(Path(args.nb201) / "nb201_accuracies.csv"))
     runs = run_dirs(args.runs)
     results: Dict[str, Dict[str, tuple]] = {}
-    budgets, seeds = {}, {}
+    budgets, seeds, agreement = {}, {}, {}
     for run in runs:
         results[str(run)] = replay_with_tau(run, table, args.oracle_k)
         budgets[str(run)] = run_budget(run)
@@ -261,7 +278,12 @@ def main():
         cost = {**saved.get("seconds_per_cell", {}), **cost_given}
         cost.setdefault("az_nas_params", cost.get("az_nas", 0.5))  # params come free with AZ-NAS's pass
         scored = baseline_signals(saved["rows"])
+        by_arch = {r["arch_str"]: r for r in saved["rows"]}
         for run in runs:
+            again = rescored(load_candidates(run), by_arch)
+            if again is not None:
+                results[str(run)]["az_nas [baseline's scores]"] = (again[0], None)
+                agreement[str(run)] = again[1]
             minutes = run_minutes(run)
             if minutes is None:
                 continue
@@ -288,6 +310,11 @@ def main():
         accs = [results[run][rule][0] for run in have]
         taus = [results[run][rule][1] for run in have if results[run][rule][1] is not None]
         print("  " + summary(rule, accs, [results[run][rule][0] >= top5[run] for run in have], taus, width))
+    if any(agreement.values()):
+        parts = list(dict.fromkeys(n for row in agreement.values() for n in row))
+        print(f"\nthe run's own zero-cost scores against the baseline's (another seed), Kendall tau over the "
+              f"candidates, mean over {len(agreement)} runs: " + ", ".join(
+                  f"{n} {statistics.mean(row[n] for row in agreement.values() if n in row):.3f}" for n in parts))
 
 
 if __name__ == "__main__":

@@ -278,6 +278,16 @@ def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp
     pool = [{**row, **{k: v[i] for k, v in parts.items()}} for i, row in enumerate(pool)]
     assert baseline_signals(pool) == ["az_nas", "az_nas_params", "zico", "params"]
     assert no_search(pool, "az_nas", 4, seed=0) == no_search(pool, "az_nas_params", 4, seed=0) == acc[0]
+    # the run's candidates rescored by the file (another seed): the file's AZ-NAS pick, and how the two
+    # scorings agree part by part; a file that misses a candidate cannot rescore the run
+    from nb201_pick import rescored
+    by_arch = {row["arch_str"]: row for row in pool}
+    reversed_parts = [{"arch": from_nb201_string(c), **{k: -float(v[i]) for k, v in parts.items()}}
+                      for i, c in enumerate(cells)]
+    pick, agreement = rescored(reversed_parts + reversed_parts[:1], by_arch)  # a repeated candidate counts once
+    assert pick == acc[0]
+    assert agreement == {k: pytest.approx(-1.0) for k in parts}
+    assert rescored(reversed_parts, {c: by_arch[c] for c in cells[1:]}) is None
 
 
 def test_zero_cost_whole_space_shards_partition_the_space_and_merge_back(tmp_path):
