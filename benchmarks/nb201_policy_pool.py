@@ -78,6 +78,13 @@ class ScoredSpace:
         return self.row_of_code[code]
 
 
+def print_picks(results: Dict[str, List[float]], top5: float, width: int) -> None:
+    """One line per rule: mean +- std of its picks' benchmark accuracy and their share in the top 5%."""
+    for rule, accs in results.items():
+        accs = np.array(accs)
+        print(f"  {rule:{width}} {accs.mean():6.2f} +- {accs.std():.2f}  top 5%: {100 * np.mean(accs >= top5):3.0f}%")
+
+
 def final_policy(run_dir: Path) -> Dict[str, Dict]:
     lines = (run_dir / "policy.jsonl").read_text().splitlines()
     if not lines:
@@ -127,9 +134,7 @@ def main(argv=None):
     print(f"AZ-NAS's pick among N cells drawn from each run's final policy at temperature T, or uniformly "
           f"({len(runs)} runs x {args.reps} pools; mean +- std of the picked cell's CIFAR-10 test accuracy, share "
           f"in the top 5%):")
-    for rule, accs in results.items():
-        accs = np.array(accs)
-        print(f"  {rule:16} {accs.mean():6.2f} +- {accs.std():.2f}  top 5%: {100 * np.mean(accs >= top5):3.0f}%")
+    print_picks(results, top5, width=16)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from enas.config import check_config
@@ -419,3 +420,29 @@ def test_policy_pool_draws_from_the_policy_and_lets_az_nas_pick_among_the_distin
     results = compare(space, [run], draws=[50], temperatures=[0.01, 5], reps=3, seed=0)
     assert set(results) == {"T=0.01 N=50", "T=5 N=50", "uniform N=50"}
     assert results["T=0.01 N=50"] == [space.acc[rows[0]]] * 3 and all(len(v) == 3 for v in results.values())
+
+
+def test_proxy_seeds_averages_each_parts_ranks_and_compares_at_equal_cost():
+    """Two scorings' mean ranks outvote one seed's outlier; the same-cost rule scores half the pool."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nb201_proxy_seeds import az_nas_pick, compare, paired_scores
+
+    acc = np.arange(8, dtype=np.float64)  # cell i's benchmark accuracy is i: cell 7 is the best
+    truthful = np.repeat(acc[:, None], 4, axis=1)
+    noisy = truthful.copy()
+    noisy[0] = 100.0  # one seed rates the worst cell best on every part
+    pool = np.arange(8)
+    assert az_nas_pick([noisy], pool) == 0 and az_nas_pick([truthful], pool) == 7
+    assert az_nas_pick([noisy, truthful], pool) == 7  # mean ranks: cell 7 (7.5) above cell 0 (4.5)
+    results = compare(acc, noisy, truthful, sizes=[8], pools=3)
+    assert sorted(results["one seed, N=8"]) == [0.0] * 3 + [7.0] * 3  # each seed's pick, once per pool
+    assert results["two seeds, N=8 (twice the cost)"] == [7.0] * 3
+    assert len(results["two seeds, N=4 (same cost)"]) == 3  # half the cells, both scorings
+    with pytest.raises(ValueError, match="pools of 9 cells from 8"):
+        compare(acc, noisy, truthful, sizes=[9], pools=1)
+    row = lambda cell, value: {"arch_str": cell, "acc": 1.0, **{n: value for n in
+                                                               ("expressivity", "progressivity", "trainability", "flops")}}
+    with pytest.raises(ValueError, match="1 cells of the second scoring are not in the first"):
+        paired_scores([row("a", 1.0)], [row("a", 2.0), row("b", 3.0)])
+    got_acc, first, second = paired_scores([row("b", 5.0), row("a", 1.0)], [row("a", 2.0)])
+    assert first.tolist() == [[1.0] * 4] and second.tolist() == [[2.0] * 4]  # paired in the second's order
