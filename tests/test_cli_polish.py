@@ -4,12 +4,13 @@ import subprocess
 import sys
 from types import SimpleNamespace
 
+import pytest
 import torch
 from omegaconf import OmegaConf
 
 from enas.run import cap_threads_for_parallel_jobs
 
-from conftest import CONF
+from conftest import CONF, compose_config
 
 
 def test_python_m_enas_search_raises_no_runpy_warning(tmp_path):
@@ -64,3 +65,16 @@ def test_a_two_job_joblib_sweep_runs_side_by_side_with_one_thread_each(tmp_path)
         log = (tmp_path / job / "search.log").read_text()
         # set by us, or by joblib's workers (OMP_NUM_THREADS) before torch started: the same cap
         assert f"2 parallel jobs on {os.cpu_count()} cores: {threads} PyTorch thread(s) per job" in log, log
+
+
+@pytest.mark.parametrize("space, options", [
+    ("nb201", {"name": "nb201", "C": 16, "N": 5, "affine": False, "track_running_stats": False}),
+    ("micro", {"name": "micro", "num_layers": 6, "out_channels": 20, "num_nodes": 5, "aux_head": True,
+               "dropout": 0.1}),
+])
+def test_space_on_the_command_line_replaces_the_quick_starts_space_whole(space, options):
+    """The quick start's smaller micro is a space file of its own, so `space=nb201` gets nb201's options
+    only (not micro's num_layers), and `space=micro` the paper's size."""
+    assert OmegaConf.to_container(compose_config("search", [f"space={space}"]).space) == options
+    quick = compose_config("search", []).space
+    assert (quick.name, quick.num_layers, quick.out_channels) == ("micro", 3, 16)
