@@ -99,9 +99,17 @@ class Constraint:
             kept += [a for a in batch if self.feasible(a)]
             if len(kept) >= n:
                 return kept[:n]
-        raise RuntimeError(f"the budget ({self.describe()}) admitted {len(kept)} of {drawn} sampled architectures: "
-                           "raise constraint.max_params / constraint.max_flops, or check they are at the searched "
-                           "space's size")
+        raise RuntimeError(f"the budget ({self.describe()}) admitted {len(kept)} of {drawn} sampled architectures "
+                           f"({self._smallest_seen()}): raise constraint.max_params / constraint.max_flops, or check "
+                           "they are at the searched space's size")
+
+    def _smallest_seen(self) -> str:
+        """The least parameters and FLOPs among the architectures measured so far: where a budget could start."""
+        seen = list(self._cache.values())
+        parts = [f"the smallest had {min(m['params'] for m in seen):,.0f} parameters"]
+        if self.max_flops is not None:
+            parts.append(f"{min(m['flops'] for m in seen):.4g} FLOPs")
+        return ", ".join(parts)
 
     def filter(self, archs: Sequence[Mapping]) -> List[Mapping]:
         return [a for a in archs if self.feasible(a)]

@@ -181,7 +181,10 @@ def test_constraint_sampling_keeps_every_architecture_within_the_budget():
     assert not constraint.feasible(S.from_nb201_string("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|"
                                                        "nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"))
     tiny = Constraint(model, max_params=10)
-    with pytest.raises(RuntimeError, match="admitted 0 of"):
+    with pytest.raises(RuntimeError, match="admitted 0 of") as refused:
         tiny.sample(lambda k: [S.random_architecture(model, rng) for _ in range(k)], 5, max_rounds=3)
+    # the message says where a budget could start: the smallest child it measured
+    smallest = min(m["params"] for m in tiny._cache.values())
+    assert f"the smallest had {smallest:,.0f} parameters" in str(refused.value) and smallest > 10
     with pytest.raises(ValueError, match="max_flops needs an example"):
         Constraint(model, max_flops=1e6)
