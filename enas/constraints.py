@@ -106,10 +106,10 @@ class Constraint:
     def _smallest_seen(self) -> str:
         """The least parameters and FLOPs among the architectures measured so far: where a budget could start."""
         seen = list(self._cache.values())
-        parts = [f"the smallest had {min(m['params'] for m in seen):,.0f} parameters"]
+        parts = [f"the fewest parameters seen: {min(m['params'] for m in seen):,.0f}"]
         if self.max_flops is not None:
-            parts.append(f"{min(m['flops'] for m in seen):.4g} FLOPs")
-        return ", ".join(parts)
+            parts.append(f"the fewest FLOPs: {min(m['flops'] for m in seen):.4g}")
+        return "; ".join(parts)
 
     def filter(self, archs: Sequence[Mapping]) -> List[Mapping]:
         return [a for a in archs if self.feasible(a)]

@@ -185,6 +185,6 @@ def test_constraint_sampling_keeps_every_architecture_within_the_budget():
         tiny.sample(lambda k: [S.random_architecture(model, rng) for _ in range(k)], 5, max_rounds=3)
     # the message says where a budget could start: the smallest child it measured
     smallest = min(m["params"] for m in tiny._cache.values())
-    assert f"the smallest had {smallest:,.0f} parameters" in str(refused.value) and smallest > 10
+    assert f"the fewest parameters seen: {smallest:,.0f}" in str(refused.value) and smallest > 10
     with pytest.raises(ValueError, match="max_flops needs an example"):
         Constraint(model, max_flops=1e6)
