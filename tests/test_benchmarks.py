@@ -446,3 +446,26 @@ def test_proxy_seeds_averages_each_parts_ranks_and_compares_at_equal_cost():
         paired_scores([row("a", 1.0)], [row("a", 2.0), row("b", 3.0)])
     got_acc, first, second = paired_scores([row("b", 5.0), row("a", 1.0)], [row("a", 2.0)])
     assert first.tolist() == [[1.0] * 4] and second.tolist() == [[2.0] * 4]  # paired in the second's order
+
+
+def test_trained_proxies_score_the_candidates_on_the_trained_supernet_and_on_a_fresh_one(tmp_path):
+    """nb201_trained_proxies.py: the `trained` set reads the run's checkpoint (training changes the scores),
+    `init` is a fresh network of the same size (deterministic for the run's seed), `shipped` is what derive
+    recorded; each set's pick is the argmax of AZ-NAS's log-rank sum, and its tau is against the truth given."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nb201_trained_proxies import PARTS, measure, score_sets, unique_candidates
+
+    search(compose_config("search", ["experiment=nb201_cpu_proxy", "data=embedded", "debug=cpu_tiny", "space.C=4",
+                                     "proxies.space.C=4", "proxies.space.N=1", "benchmark=null",
+                                     "trainer.warmup_epochs=1", "derive.num_samples=6", "derive.uniform_samples=4"],
+                          tmp_path))
+    cands = unique_candidates(tmp_path)
+    assert len({json.dumps(c["arch"], sort_keys=True) for c in cands}) == len(cands) >= 2
+    sets = score_sets(tmp_path, cands)
+    assert sets["shipped"] == [{n: c[n] for n in (*PARTS, "flops")} for c in cands]
+    assert score_sets(tmp_path, cands)["init"] == sets["init"]  # the run's seed fixes the fresh network
+    assert any(t["expressivity"] != i["expressivity"] for t, i in zip(sets["trained"], sets["init"]))
+    rows = [{"expressivity": v, "progressivity": v, "trainability": v, "flops": v} for v in (1.0, 3.0, 2.0)]
+    got = measure({"some": rows}, truth=[90.0, 94.0, 92.0])
+    assert got["some"]["pick"] == 94.0 and got["some"]["tau"] == pytest.approx(1.0)
+    assert measure({"some": rows}, truth=[92.0, 94.0, 90.0])["some"]["tau"] == pytest.approx(1 / 3)  # 2 of 3 pairs
