@@ -469,3 +469,27 @@ def test_trained_proxies_score_the_candidates_on_the_trained_supernet_and_on_a_f
     got = measure({"some": rows}, truth=[90.0, 94.0, 92.0])
     assert got["some"]["pick"] == 94.0 and got["some"]["tau"] == pytest.approx(1.0)
     assert measure({"some": rows}, truth=[92.0, 94.0, 90.0])["some"]["tau"] == pytest.approx(1 / 3)  # 2 of 3 pairs
+
+
+def test_proxy_size_gives_the_cheaper_network_more_cells_at_the_same_cost():
+    """nb201_proxy_size.py: the small network's pool is the large one's scaled by the cost ratio (at most the
+    space), drawn as a superset of the same permutation, so with truthful scores its pick is never worse."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nb201_proxy_size import compare, seconds_per_cell
+
+    acc = np.arange(8, dtype=np.float64)  # cell i's benchmark accuracy is i
+    truthful = np.repeat(acc[:, None], 4, axis=1)
+    inverted = -truthful  # a network whose ranking is upside down
+    results = compare(acc, truthful, inverted, sizes=[2, 6], ratio=2.0, pools=5)
+    assert set(results) == {"large, N=2", "small, N=4 (same cost)", "small, N=2 (same cells' count)",
+                            "large, N=6", "small, N=8 (same cost)", "small, N=6 (same cells' count)"}
+    assert results["small, N=8 (same cost)"] == [0.0] * 5  # the whole space, ranked upside down: the worst cell
+    assert all(a >= b for a, b in zip(results["large, N=6"], results["small, N=6 (same cells' count)"]))
+    better = compare(acc, inverted, truthful, sizes=[2], ratio=2.0, pools=5)
+    assert all(s >= l for s, l in zip(better["small, N=4 (same cost)"], better["large, N=2"]))
+    with pytest.raises(ValueError, match="pools of 9 cells from 8"):
+        compare(acc, truthful, truthful, sizes=[9], ratio=1.0, pools=1)
+    assert seconds_per_cell({"seconds_per_cell": {"az_nas": 0.62}}, {}, "large") == 0.62
+    assert seconds_per_cell({}, {"small": 0.1}, "small") == 0.1
+    with pytest.raises(ValueError, match="pass --cost small=SECONDS"):
+        seconds_per_cell({}, {}, "small")
