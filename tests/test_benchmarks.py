@@ -493,3 +493,50 @@ def test_proxy_size_gives_the_cheaper_network_more_cells_at_the_same_cost():
     assert seconds_per_cell({}, {"small": 0.1}, "small") == 0.1
     with pytest.raises(ValueError, match="pass --cost small=SECONDS"):
         seconds_per_cell({}, {}, "small")
+
+
+def test_finalists_ranks_az_nas_best_few_by_each_signal_and_reads_runs_the_same_way(tmp_path):
+    """nb201_finalists.py: the finalists are AZ-NAS's K best of each pool; a perfect signal picks the best of
+    them with tau 1, AZ-NAS's first choice is its own top; within a run, only AZ-NAS's K best candidates
+    (each distinct cell once) are ranked by the shared-weight score, params and the 12-epoch column."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from nb201_finalists import finalist_picks, run_finalists
+
+    acc = np.arange(10, dtype=np.float64)
+    parts = np.repeat(-acc[:, None], 4, axis=1)  # AZ-NAS ranks the space upside down: its finalists are the worst
+    got = finalist_picks(acc, twelve=acc.copy(), parts=parts, top5=9.0, sizes=[10], finalists=[3], noise=[1e-9],
+                         pools=2)
+    assert [p[0] for p in got["N=10 az_nas"]] == [0.0, 0.0]
+    assert [p[:2] for p in got["N=10 K=3 best"]] == [(2.0, 1.0)] * 2  # the best of {0, 1, 2}
+    assert [p[:2] for p in got["N=10 K=3 12ep"]] == [(2.0, pytest.approx(1.0))] * 2
+    assert [p[0] for p in got["N=10 K=3 noise 1e-09"]] == [2.0, 2.0]
+    with pytest.raises(ValueError, match="pools of 11 cells from 10"):
+        finalist_picks(acc, acc, parts, 9.0, sizes=[11], finalists=[3], noise=[], pools=1)
+
+    nb201 = shared_data("nasbench201")
+    from enas.benchmark import NB201Table
+    from supernet import from_nb201_string
+
+    table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
+    cells = ["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+             "|skip_connect~0|+|skip_connect~0|skip_connect~1|+|skip_connect~0|skip_connect~1|skip_connect~2|",
+             "|nor_conv_1x1~0|+|none~0|none~1|+|nor_conv_1x1~0|none~1|none~2|"]
+    run = tmp_path / "enas_seed0"
+    run.mkdir()
+    # AZ-NAS's parts (all equal here) rank cell 0 first, then cell 1; the shared weights prefer cell 1;
+    # cell 0 appears twice (its second row, with other scores, must be ignored); cell 2 is AZ-NAS's worst
+    rows = [(cells[1], 0.9, 2.0, 5.0), (cells[0], 0.5, 3.0, 9.0), (cells[0], 0.99, 0.0, 1.0), (cells[2], 0.1, 1.0, 1.0)]
+    with open(run / "derive_candidates.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["rank", "score", "loss", "expressivity", "progressivity", "trainability", "flops", "params",
+                         "architecture"])
+        writer.writerows([i, score, 1 - score, az, az, az, az, params, json.dumps(from_nb201_string(c))]
+                         for i, (c, score, az, params) in enumerate(rows))
+    (run / "config.yaml").write_text("derive:\n  top_k: 2\n")
+    acc = {c: table.lookup(c)["cifar10_test_acc"] for c in cells}
+    got = run_finalists(run, table, finalists=[2])
+    assert got["az_nas"][0][0] == acc[cells[0]]
+    assert got["K=2 shared"][0][0] == acc[cells[1]]
+    assert got["K=2 params"][0][0] == acc[cells[0]]
+    assert got["K=2 shared"][0][1] == pytest.approx(-1.0 if acc[cells[0]] > acc[cells[1]] else 1.0)
+    assert got["az_nas"][0][2] == table.quantile(5)  # no budget: the whole space's top 5%
