@@ -6,10 +6,20 @@
     enas-report <run or multirun folder>   python -m enas.report <folder>
 
 Configs live in the repository's ``conf/`` (install with ``pip install -e .``).
+
+An error this package raises on purpose (a ``raise`` in ``enas/`` or ``supernet/``: a wrong data path, an
+unknown architecture, a budget nothing fits, a NaN loss) carries a message written for the user, so it is
+printed as one line with where it was raised, and the command exits with 1; any other error (a bug, or one
+from torch) keeps Hydra's report. ``HYDRA_FULL_ERROR=1`` prints the whole traceback for both.
 """
 from __future__ import annotations
 
+import functools
+import os
+import sys
+import traceback
 from pathlib import Path
+from typing import Callable, Optional
 
 import hydra
 from omegaconf import DictConfig
@@ -18,12 +28,47 @@ from .config import register_configs
 from .report.auto import write_report_after_run
 from .run import prepare_process
 
-CONFIG_DIR = str(Path(__file__).resolve().parents[1] / "conf")
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG_DIR = str(ROOT / "conf")
+OWN_PACKAGES = tuple(str(ROOT / name) + os.sep for name in ("enas", "supernet"))
 
 register_configs()
 
 
+def raised_on_purpose(error: BaseException) -> Optional[traceback.FrameSummary]:
+    """Where ``error`` was raised, when that was a ``raise`` statement of this project's own packages
+    (a message meant for the user); None for anything else."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames or not isinstance(error, Exception):
+        return None
+    last = frames[-1]
+    own = last.filename.startswith(OWN_PACKAGES)
+    return last if own and (last.line or "").lstrip().startswith("raise") else None
+
+
+def input_errors_in_one_line(prog: str) -> Callable:
+    """Run the decorated entry point; an error raised on purpose by this package prints as
+    ``prog: error: message`` (and exits with 1) instead of a traceback, unless HYDRA_FULL_ERROR=1."""
+    def wrap(main: Callable) -> Callable:
+        @functools.wraps(main)
+        def run(*args, **kwargs):
+            try:
+                return main(*args, **kwargs)
+            except Exception as error:
+                site = raised_on_purpose(error)
+                if site is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    raise
+                where = os.path.relpath(site.filename, ROOT)
+                message = error.args[0] if isinstance(error, KeyError) and len(error.args) == 1 else error  # no quotes
+                print(f"{prog}: error: {message}\n  ({type(error).__name__} at {where}:{site.lineno}; "
+                      "HYDRA_FULL_ERROR=1 prints the traceback)", file=sys.stderr)
+                sys.exit(1)
+        return run
+    return wrap
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="search")
+@input_errors_in_one_line("enas-search")
 def search_main(cfg: DictConfig) -> float:
     """Returns the search's objective (``objective=`` in the config) for Hydra's sweepers (Optuna)."""
     from .objective import objective_value
@@ -37,6 +82,7 @@ def search_main(cfg: DictConfig) -> float:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+@input_errors_in_one_line("enas-train")
 def train_main(cfg: DictConfig) -> float:
     """Returns the test accuracy (or the text task's test score) of the retrained child."""
     from .retrain import retrain
@@ -49,6 +95,7 @@ def train_main(cfg: DictConfig) -> float:
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="derive")
+@input_errors_in_one_line("enas-derive")
 def derive_main(cfg: DictConfig) -> None:
     from .derive_checkpoint import derive_checkpoint
 

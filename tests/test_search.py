@@ -161,3 +161,29 @@ def test_console_scripts_from_a_fresh_directory(tmp_path):
     bad = subprocess.run([sys.executable, "-m", "enas.train", f"architecture={tmp_path / 'nope.json'}"],
                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode != 0 and "nope.json" in bad.stderr
+
+
+def test_an_input_error_prints_as_one_line_and_a_bug_keeps_its_traceback(tmp_path):
+    """The command line shows a message this package raised on purpose (here: a wrong data path) as one line
+    naming where it was raised, with no traceback; HYDRA_FULL_ERROR=1 brings the traceback back."""
+    from enas.cli import raised_on_purpose
+
+    cmd = [sys.executable, "-m", "enas.search", "debug=cpu_tiny", "data=cifar10", f"data.root={tmp_path / 'nowhere'}"]
+    env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
+    short = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
+    assert short.returncode == 1
+    assert short.stderr.startswith("enas-search: error: no CIFAR-10 found under data.root=")
+    assert "enas/data.py:" in short.stderr and "Traceback" not in short.stderr
+    full = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env={**env, "HYDRA_FULL_ERROR": "1"},
+                          timeout=300)
+    assert full.returncode == 1 and "Traceback" in full.stderr and "no CIFAR-10 found" in full.stderr
+
+    with pytest.raises(ValueError) as ours:
+        S.from_nb201_string("|not_an_op~0|+|none~0|none~1|+|none~0|none~1|none~2|")
+    assert raised_on_purpose(ours.value).filename.endswith(os.path.join("supernet", "spaces", "nb201.py"))
+    with pytest.raises(ValueError) as elsewhere:
+        raise ValueError("raised by a caller, not by the package")
+    assert raised_on_purpose(elsewhere.value) is None
+    with pytest.raises(KeyError) as implicit:
+        {}["missing"]  # an error the package did not raise on purpose keeps its traceback
+    assert raised_on_purpose(implicit.value) is None
