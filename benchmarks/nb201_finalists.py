@@ -17,7 +17,7 @@ each with the mean Kendall tau of its signal against the test accuracy within th
 folders (``derive_candidates.csv``), the signals each run measured are read the same way within that run's
 own AZ-NAS finalists: ``shared`` (the shared weights' score on derive's minibatch), ``params``, ``12ep``.
 
-    python benchmarks/nb201_finalists.py --nb201 ../shared/data/nasbench201 outputs/h/default_s24
+    python benchmarks/nb201_finalists.py --nb201 ../shared/data/nasbench201 --runs outputs/h/default_s24
 """
 from __future__ import annotations
 
@@ -115,7 +115,8 @@ def print_table(results: Picks) -> None:
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="*", type=Path, help="search run folders (or nb201.py --out folders) to read too")
+    p.add_argument("--runs", nargs="+", type=Path, default=[],
+                   help="search run folders (or nb201.py --out folders) to read the same way")
     p.add_argument("--nb201", type=Path, required=True, help="folder with nb201_accuracies.csv")
     p.add_argument("--scores", nargs="+", type=Path, default=[SHIPPED], help="a whole-space AZ-NAS scoring")
     p.add_argument("--sizes", nargs="+", type=int, default=[550, 3000], help="uniform cells AZ-NAS scores")
