@@ -10,7 +10,8 @@ Configs live in the repository's ``conf/`` (install with ``pip install -e .``).
 An error this package raises on purpose (a ``raise`` in ``enas/`` or ``supernet/``: a wrong data path, an
 unknown architecture, a budget nothing fits, a NaN loss) carries a message written for the user, so it is
 printed as one line with where it was raised, and the command exits with 1; any other error (a bug, or one
-from torch) keeps Hydra's report. ``HYDRA_FULL_ERROR=1`` prints the whole traceback for both.
+from torch) keeps Hydra's report. ``HYDRA_FULL_ERROR=1`` prints the whole traceback for both, and a job of a
+sweep (``-m``) always raises, so that the sweeper records the failed job.
 """
 from __future__ import annotations
 
@@ -46,9 +47,19 @@ def raised_on_purpose(error: BaseException) -> Optional[traceback.FrameSummary]:
     return last if own and (last.line or "").lstrip().startswith("raise") else None
 
 
+def in_multirun() -> bool:
+    """True inside a job of a Hydra sweep (``-m``), where a failing job must stay an exception: the
+    sweeper records it (an Optuna trial that diverged is marked failed) instead of the process exiting."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def input_errors_in_one_line(prog: str) -> Callable:
     """Run the decorated entry point; an error raised on purpose by this package prints as
-    ``prog: error: message`` (and exits with 1) instead of a traceback, unless HYDRA_FULL_ERROR=1."""
+    ``prog: error: message`` (and exits with 1) instead of a traceback, unless HYDRA_FULL_ERROR=1 or the
+    run is a job of a sweep."""
     def wrap(main: Callable) -> Callable:
         @functools.wraps(main)
         def run(*args, **kwargs):
@@ -56,7 +67,7 @@ def input_errors_in_one_line(prog: str) -> Callable:
                 return main(*args, **kwargs)
             except Exception as error:
                 site = raised_on_purpose(error)
-                if site is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                if site is None or os.environ.get("HYDRA_FULL_ERROR") == "1" or in_multirun():
                     raise
                 where = os.path.relpath(site.filename, ROOT)
                 message = error.args[0] if isinstance(error, KeyError) and len(error.args) == 1 else error  # no quotes

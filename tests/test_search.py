@@ -165,7 +165,8 @@ def test_console_scripts_from_a_fresh_directory(tmp_path):
 
 def test_an_input_error_prints_as_one_line_and_a_bug_keeps_its_traceback(tmp_path):
     """The command line shows a message this package raised on purpose (here: a wrong data path) as one line
-    naming where it was raised, with no traceback; HYDRA_FULL_ERROR=1 brings the traceback back."""
+    naming where it was raised, with no traceback; HYDRA_FULL_ERROR=1 brings the traceback back, and a job of
+    a sweep keeps raising so that the sweeper can record it."""
     from enas.cli import raised_on_purpose
 
     cmd = [sys.executable, "-m", "enas.search", "debug=cpu_tiny", "data=cifar10", f"data.root={tmp_path / 'nowhere'}"]
@@ -177,6 +178,9 @@ def test_an_input_error_prints_as_one_line_and_a_bug_keeps_its_traceback(tmp_pat
     full = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env={**env, "HYDRA_FULL_ERROR": "1"},
                           timeout=300)
     assert full.returncode == 1 and "Traceback" in full.stderr and "no CIFAR-10 found" in full.stderr
+    sweep = subprocess.run([*cmd[:3], "-m", *cmd[3:], f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path,
+                           capture_output=True, text=True, env=env, timeout=300)
+    assert "enas-search: error:" not in sweep.stderr and "no CIFAR-10 found" in sweep.stderr  # the sweeper's report
 
     with pytest.raises(ValueError) as ours:
         S.from_nb201_string("|not_an_op~0|+|none~0|none~1|+|none~0|none~1|none~2|")
