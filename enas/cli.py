@@ -11,7 +11,7 @@ An error this package raises on purpose (a ``raise`` in ``enas/`` or ``supernet/
 unknown architecture, a budget nothing fits, a NaN loss) carries a message written for the user, so it is
 printed as one line with where it was raised, and the command exits with 1; any other error (a bug, or one
 from torch) keeps Hydra's report. ``HYDRA_FULL_ERROR=1`` prints the whole traceback for both, and a job of a
-sweep (``-m``) always raises, so that the sweeper records the failed job.
+sweep (``-m``) always raises, for Hydra's launcher and sweeper to handle.
 """
 from __future__ import annotations
 
@@ -48,8 +48,8 @@ def raised_on_purpose(error: BaseException) -> Optional[traceback.FrameSummary]:
 
 
 def in_multirun() -> bool:
-    """True inside a job of a Hydra sweep (``-m``), where a failing job must stay an exception: the
-    sweeper records it (an Optuna trial that diverged is marked failed) instead of the process exiting."""
+    """True inside a job of a Hydra sweep (``-m``), where a failing job must stay an exception that Hydra's
+    launcher and sweeper handle, not a SystemExit from inside the job."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
 
