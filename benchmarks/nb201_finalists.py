@@ -35,17 +35,11 @@ from enas.benchmark import NB201Table  # noqa: E402
 from enas.predictors.ranking import AZ_NAS, kendall_tau  # noqa: E402
 from _common import load_scores  # noqa: E402
 from nb201_pick import load_candidates, run_budget, run_dirs  # noqa: E402
-from nb201_policy_pool import SHIPPED, average_ranks  # noqa: E402
+from nb201_policy_pool import SHIPPED, az_nas_order  # noqa: E402
 
 TWELVE_EPOCHS = "cifar10_valid_acc_12ep"
 Pick = Tuple[float, float, float]  # the picked cell's accuracy, the signal's tau within the finalists, the top 5%'s start
 Picks = Dict[str, List[Pick]]
-
-
-def az_nas_order(parts: np.ndarray, pool: np.ndarray) -> np.ndarray:
-    """``pool`` sorted best first by AZ-NAS's log-rank sum over the pool (ties: the pool's order)."""
-    scores = sum(np.log(average_ranks(parts[pool, j]) / len(pool)) for j in range(parts.shape[1]))
-    return pool[np.argsort(-scores, kind="stable")]
 
 
 def pick_among(finalists: np.ndarray, acc: np.ndarray, signal: np.ndarray) -> Tuple[float, float]:

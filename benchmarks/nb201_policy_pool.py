@@ -44,6 +44,13 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     return ((ends - counts + 1 + ends) / 2)[inverse]
 
 
+def az_nas_order(parts: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """``pool`` (row indices of ``parts``, one column per AZ-NAS part) sorted best first by AZ-NAS's
+    log-rank sum over the pool; ties keep the pool's order."""
+    scores = sum(np.log(average_ranks(parts[pool, j]) / len(pool)) for j in range(parts.shape[1]))
+    return pool[np.argsort(-scores, kind="stable")]
+
+
 class ScoredSpace:
     """The whole space's AZ-NAS parts and benchmark accuracies, indexed by the cell's op codes."""
 
@@ -63,9 +70,7 @@ class ScoredSpace:
 
     def az_nas_pick(self, rows: np.ndarray) -> float:
         """Benchmark accuracy of AZ-NAS's pick among the distinct ``rows`` (log-rank sum over them)."""
-        rows = np.unique(rows)
-        score = sum(np.log(average_ranks(self.parts[rows, j]) / len(rows)) for j in range(self.parts.shape[1]))
-        return float(self.acc[rows[np.argmax(score)]])
+        return float(self.acc[az_nas_order(self.parts, np.unique(rows))[0]])
 
     def draw(self, probs: Dict[str, Sequence[float]], options: Dict[str, Sequence[str]], n: int,
              temperature: float, rng: np.random.Generator) -> np.ndarray:
