@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence
 from hydra import compose as hydra_compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from enas.config import register_configs
+from enas.config.schema import register_configs
 from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum, rank_sum, spearman_rho  # noqa: F401
 
 AZ_NAS_PARAMS = ("az_nas", "params")  # the rank sum tested in benchmarks/README.md

@@ -27,7 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from enas.checkpoint import load_checkpoint  # noqa: E402
+from enas.runs.checkpoint import load_checkpoint  # noqa: E402
 
 EPOCHS = 8
 SETTINGS = ["debug=cpu_tiny", "space.num_layers=1", "space.out_channels=8", "space.num_nodes=3",

@@ -37,8 +37,8 @@ from typing import List
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from enas.benchmark import NB201Table  # noqa: E402
-from enas.search import search  # noqa: E402
+from enas.report.benchmark import NB201Table  # noqa: E402
+from enas.search.loop import search  # noqa: E402
 from _common import compose, git_commit  # noqa: E402
 from nb201_pick import benchmark_acc, load_candidates, run_config  # noqa: E402
 

@@ -31,7 +31,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supernet  # noqa: E402
-from enas.benchmark import NB201Table  # noqa: E402
+from enas.report.benchmark import NB201Table  # noqa: E402
 from enas.predictors.ranking import AZ_NAS, kendall_tau  # noqa: E402
 from _common import load_scores  # noqa: E402
 from nb201_pick import load_candidates, run_budget, run_dirs  # noqa: E402

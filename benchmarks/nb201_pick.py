@@ -49,8 +49,8 @@ from omegaconf import OmegaConf
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supernet  # noqa: E402
-from enas.benchmark import NB201Table  # noqa: E402
-from enas.constraints import Constraint  # noqa: E402
+from enas.report.benchmark import NB201Table  # noqa: E402
+from enas.search.constraints import Constraint  # noqa: E402
 from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum, rank_sum  # noqa: E402
 from _common import AZ_NAS_PARAMS, load_scores, with_combinations  # noqa: E402
 

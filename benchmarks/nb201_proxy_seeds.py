@@ -29,7 +29,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from enas.benchmark import NB201Table  # noqa: E402
+from enas.report.benchmark import NB201Table  # noqa: E402
 from enas.predictors.ranking import AZ_NAS  # noqa: E402
 from _common import load_scores  # noqa: E402
 from nb201_policy_pool import SHIPPED, average_ranks, print_picks  # noqa: E402

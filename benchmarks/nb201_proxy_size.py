@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from enas.benchmark import NB201Table  # noqa: E402
+from enas.report.benchmark import NB201Table  # noqa: E402
 from _common import load_scores  # noqa: E402
 from nb201_policy_pool import SHIPPED, print_picks  # noqa: E402
 from nb201_proxy_seeds import az_nas_pick, paired_scores  # noqa: E402

@@ -32,11 +32,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supernet as S  # noqa: E402
-from enas.benchmark import NB201Table  # noqa: E402
-from enas.derive_checkpoint import load_search  # noqa: E402
-from enas.run import resolve_device  # noqa: E402
-from enas.search import build_search  # noqa: E402
-from enas.training import make_optimizer, make_scheduler, train_epoch  # noqa: E402
+from enas.report.benchmark import NB201Table  # noqa: E402
+from enas.search.derive_checkpoint import load_search  # noqa: E402
+from enas.runs.process import resolve_device  # noqa: E402
+from enas.search.loop import build_search  # noqa: E402
+from enas.search.training import make_optimizer, make_scheduler, train_epoch  # noqa: E402
 from _common import compose, kendall_tau, spearman_rho  # noqa: E402
 
 

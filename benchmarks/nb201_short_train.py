@@ -33,11 +33,11 @@ from omegaconf import OmegaConf
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supernet  # noqa: E402
-from enas.assemble import build_short_train  # noqa: E402
-from enas.benchmark import NB201Table  # noqa: E402
+from enas.search.build import build_short_train  # noqa: E402
+from enas.report.benchmark import NB201Table  # noqa: E402
 from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum  # noqa: E402
-from enas.short_train import halve  # noqa: E402
-from enas.tasks import build_task  # noqa: E402
+from enas.search.short_train import halve  # noqa: E402
+from enas.tasks.image import build_task  # noqa: E402
 from nb201_pick import load_candidates, run_budget, run_config, run_dirs  # noqa: E402
 
 

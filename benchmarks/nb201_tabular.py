@@ -50,11 +50,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supernet  # noqa: E402
-from enas.benchmark import NB201Table, find_nb201_csv  # noqa: E402
-from enas.config import ControllerConfig  # noqa: E402
-from enas.evolution import RegularizedEvolution  # noqa: E402
-from enas.policy_gradient import PolicyUpdate, create_controller  # noqa: E402
-from enas.reinforce import EMABaseline  # noqa: E402
+from enas.report.benchmark import NB201Table, find_nb201_csv  # noqa: E402
+from enas.config.schema import ControllerConfig  # noqa: E402
+from enas.strategies.regularized_evolution import RegularizedEvolution  # noqa: E402
+from enas.policies.registry import PolicyUpdate, create_controller  # noqa: E402
+from enas.policies.reinforce import EMABaseline  # noqa: E402
 from _common import git_commit  # noqa: E402
 
 ANCHORS = {"evolution": "93.92 +- 0.30 (REA)", "reinforce": "93.85 +- 0.37", "random": "93.70 +- 0.36"}

@@ -29,8 +29,8 @@ from typing import Dict, List
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from enas.benchmark import NB201Table  # noqa: E402
-from enas.derive_checkpoint import load_search  # noqa: E402
+from enas.report.benchmark import NB201Table  # noqa: E402
+from enas.search.derive_checkpoint import load_search  # noqa: E402
 from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum  # noqa: E402
 from enas.predictors.zero_cost import ZeroCostScorer, fresh_copy, proxy_batches  # noqa: E402
 from nb201_pick import benchmark_acc, load_candidates, run_budget, run_dirs  # noqa: E402

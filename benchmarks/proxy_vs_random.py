@@ -27,8 +27,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from enas.retrain import retrain  # noqa: E402
-from enas.search import build_supernet, search  # noqa: E402
+from enas.search.retrain import retrain  # noqa: E402
+from enas.search.loop import build_supernet, search  # noqa: E402
 from supernet import random_architecture, save_architecture  # noqa: E402
 from _common import compose, git_commit  # noqa: E402
 

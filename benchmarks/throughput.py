@@ -45,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import supernet as S  # noqa: E402
 from enas import Controller, EMABaseline, controller_step  # noqa: E402
-from enas._malloc import keep_freed_memory_mapped  # noqa: E402
+from enas.runs.malloc import keep_freed_memory_mapped  # noqa: E402
 
 SPACE_KWARGS = {"nb201": dict(C=16, N=5), "micro": dict(num_layers=6, out_channels=20, aux_head=False)}
 

@@ -46,10 +46,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import supernet as S  # noqa: E402
-from enas.benchmark import NB201Table  # noqa: E402
+from enas.report.benchmark import NB201Table  # noqa: E402
 from enas.predictors import PROXIES, ZeroCostScorer, proxy_batches  # noqa: E402
 from enas.predictors.ranking import AZ_NAS, kendall_tau, spearman_rho  # noqa: E402
-from enas.tasks import build_task  # noqa: E402
+from enas.tasks.image import build_task  # noqa: E402
 from _common import compose, git_commit, load_scores, with_combinations  # noqa: E402
 
 PUBLISHED_TAU = {"params": 0.578, "naswot": 0.557, "zico": 0.589, "synflow": 0.538, "grad_norm": 0.358,

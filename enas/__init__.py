@@ -11,14 +11,14 @@ from importlib import import_module
 
 _PUBLIC = {
     "SimpleTask": "api", "search_model": "api",
-    "Controller": "controller", "Samples": "controller", "DecisionPolicy": "controller",
-    "TransformerController": "transformer_controller",
-    "derive": "derive", "describe_architecture": "derive",
-    "EMABaseline": "reinforce", "controller_step": "reinforce", "reinforce_loss": "reinforce",
-    "ENASStrategy": "strategy", "RandomStrategy": "strategy", "create_strategy": "strategy",
-    "RegularizedEvolution": "evolution", "EvolutionStrategy": "evolution_search",
-    "DARTSStrategy": "differentiable", "GDASStrategy": "differentiable",
-    "shared_weights_step": "training", "train_epoch": "training",
+    "Controller": "policies.base", "Samples": "policies.base", "DecisionPolicy": "policies.base",
+    "TransformerController": "policies.transformer",
+    "derive": "search.derive", "describe_architecture": "search.derive",
+    "EMABaseline": "policies.reinforce", "controller_step": "policies.reinforce", "reinforce_loss": "policies.reinforce",
+    "ENASStrategy": "strategies.base", "RandomStrategy": "strategies.base", "create_strategy": "strategies.base",
+    "RegularizedEvolution": "strategies.regularized_evolution", "EvolutionStrategy": "strategies.evolution",
+    "DARTSStrategy": "strategies.differentiable", "GDASStrategy": "strategies.differentiable",
+    "shared_weights_step": "search.training", "train_epoch": "search.training",
 }
 
 __all__ = [

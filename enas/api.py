@@ -20,18 +20,18 @@ from torch import nn
 
 from supernet import decisions
 
-from .assemble import derive_signals
-from .config import (ConstraintConfig, ControllerConfig, DeriveConfig, DifferentiableConfig, EvolutionConfig,
+from .search.build import derive_signals
+from .config.schema import (ConstraintConfig, ControllerConfig, DeriveConfig, DifferentiableConfig, EvolutionConfig,
                      PredictorConfig, TrainerConfig)
-from .constraints import Constraint
+from .search.constraints import Constraint
 from .predictors.performance import PerformancePredictor
 from .predictors.surrogate import Surrogate
 from .predictors.zero_cost import ZeroCostScorer, fresh_copy
-from .derive import derive
-from .run import progress, seed_everything
-from .search import TASK_KEYS, search_epoch
-from .strategy import create_strategy
-from .training import make_optimizer, make_scheduler
+from .search.derive import derive
+from .runs.process import progress, seed_everything
+from .search.loop import TASK_KEYS, search_epoch
+from .strategies.base import create_strategy
+from .search.training import make_optimizer, make_scheduler
 
 __all__ = ["SimpleTask", "search_model"]
 

@@ -25,9 +25,9 @@ from typing import Callable, Optional
 import hydra
 from omegaconf import DictConfig
 
-from .config import register_configs
+from .config.schema import register_configs
 from .report.auto import write_report_after_run
-from .run import prepare_process
+from .runs.process import prepare_process
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = str(ROOT / "conf")
@@ -82,8 +82,8 @@ def input_errors_in_one_line(prog: str) -> Callable:
 @input_errors_in_one_line("enas-search")
 def search_main(cfg: DictConfig) -> float:
     """Returns the search's objective (``objective=`` in the config) for Hydra's sweepers (Optuna)."""
-    from .objective import objective_value
-    from .search import search
+    from .search.objective import objective_value
+    from .search.loop import search
 
     prepare_process(cfg)
     result = search(cfg)
@@ -96,7 +96,7 @@ def search_main(cfg: DictConfig) -> float:
 @input_errors_in_one_line("enas-train")
 def train_main(cfg: DictConfig) -> float:
     """Returns the test accuracy (or the text task's test score) of the retrained child."""
-    from .retrain import retrain
+    from .search.retrain import retrain
 
     prepare_process(cfg)
     result = retrain(cfg)
@@ -108,7 +108,7 @@ def train_main(cfg: DictConfig) -> float:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="derive")
 @input_errors_in_one_line("enas-derive")
 def derive_main(cfg: DictConfig) -> None:
-    from .derive_checkpoint import derive_checkpoint
+    from .search.derive_checkpoint import derive_checkpoint
 
     prepare_process(cfg)
     derive_checkpoint(cfg)

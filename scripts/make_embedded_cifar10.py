@@ -1,4 +1,4 @@
-"""Build ``enas/assets/cifar10_mini.npz``: the small real dataset that ships inside the package.
+"""Build ``enas/data/assets/cifar10_mini.npz``: the small real dataset that ships inside the package.
 
 The default search (``make search``) must run on a fresh machine with no download, so we embed
 3,000 training and 1,000 test images of CIFAR-10 (Krizhevsky, 2009), pixel-exact originals taken
@@ -28,7 +28,7 @@ def to_png(images: np.ndarray) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("lossless_subset", type=Path)
-    parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "enas/assets/cifar10_mini.npz")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parents[1] / "enas/data/assets/cifar10_mini.npz")
     args = parser.parse_args()
     src = np.load(args.lossless_subset)
     np.savez(

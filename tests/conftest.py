@@ -6,7 +6,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from enas.config import register_configs
+from enas.config.schema import register_configs
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -43,7 +43,7 @@ def straight_and_resumed(tmp_path: Path, monkeypatch, overrides, kill_after: int
     """A search run straight to the end (``tmp_path/straight``), and the same search killed right after
     checkpointing epoch ``kill_after`` (``tmp_path/killed``) and resumed from another working folder;
     returns both final checkpoints (straight, resumed). A resumed run finishes in the folder it continues."""
-    from enas import search as search_module
+    from enas.search import loop as search_module
 
     def run(out, *extra):
         return search_module.search(compose_config("search", [*overrides, *extra], out))

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from enas.config import check_config
+from enas.config.schema import check_config
 from supernet import load_architecture
 
-from enas.search import search
+from enas.search.loop import search
 from conftest import CONF, compose_config, shared_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -105,7 +105,7 @@ def test_nb201_report_tells_a_poor_candidate_pool_from_a_poor_final_pick(tmp_pat
     nb201 = shared_data("nasbench201")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from nb201 import report
-    from enas.benchmark import NB201Table
+    from enas.report.benchmark import NB201Table
     from supernet import from_nb201_string
 
     best, worst, middling = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
@@ -181,7 +181,7 @@ def test_nb201_pick_replays_final_pick_rules_on_derive_candidates(tmp_path):
     nb201 = shared_data("nasbench201")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from nb201_pick import replay, run_dirs
-    from enas.benchmark import NB201Table
+    from enas.report.benchmark import NB201Table
     from supernet import from_nb201_string
 
     table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
@@ -236,7 +236,7 @@ def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp
     nb201 = shared_data("nasbench201")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from nb201_pick import no_search, replay_with_tau
-    from enas.benchmark import NB201Table
+    from enas.report.benchmark import NB201Table
     from supernet import from_nb201_string
 
     table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
@@ -300,7 +300,7 @@ def test_zero_cost_whole_space_shards_partition_the_space_and_merge_back(tmp_pat
     from _common import load_scores
     from zero_cost import cells_to_score, scored_signals, with_combinations
     import supernet as S
-    from enas.benchmark import NB201Table
+    from enas.report.benchmark import NB201Table
 
     table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
     model = S.create_space("nb201", C=8, N=1)
@@ -342,7 +342,7 @@ def test_shipped_whole_space_scores_cover_the_benchmark_and_rank_like_the_readme
     nb201 = shared_data("nasbench201")
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from _common import load_scores, with_combinations
-    from enas.benchmark import NB201Table
+    from enas.report.benchmark import NB201Table
     from enas.predictors.ranking import kendall_tau
 
     table = NB201Table(str(nb201 / "nb201_accuracies.csv"))
@@ -360,7 +360,7 @@ def test_default_groups_hold_no_second_copy_of_the_schema_defaults():
     enas/config.py, so the Python API and the command line cannot drift apart."""
     from dataclasses import asdict
     from omegaconf import OmegaConf
-    from enas.config import ControllerConfig, TrainerConfig
+    from enas.config.schema import ControllerConfig, TrainerConfig
 
     cfg = compose_config("search", ["~experiment"])  # without quickstart: the default groups alone
     assert OmegaConf.to_container(cfg.trainer) == asdict(TrainerConfig())
@@ -372,7 +372,7 @@ def test_default_groups_hold_no_second_copy_of_the_schema_defaults():
 def test_every_league_table_method_composes_and_is_checked(monkeypatch):
     """`nb201.py --methods ...`: each method's own overrides compose with the proxy experiment and pass
     the value checks (a misspelt key would only fail hours into a league table otherwise)."""
-    from enas.validate import validate_values
+    from enas.config.checks import validate_values
 
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     from nb201 import METHOD_OVERRIDES, collapsed, run_overrides
@@ -514,7 +514,7 @@ def test_finalists_ranks_az_nas_best_few_by_each_signal_and_reads_runs_the_same_
         finalist_picks(acc, acc, parts, 9.0, sizes=[11], finalists=[3], noise=[], pools=1)
 
     nb201 = shared_data("nasbench201")
-    from enas.benchmark import NB201Table
+    from enas.report.benchmark import NB201Table
     from supernet import from_nb201_string
 
     table = NB201Table(str(nb201 / "nb201_accuracies.csv"))

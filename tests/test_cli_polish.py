@@ -8,7 +8,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from enas.run import cap_threads_for_parallel_jobs
+from enas.runs.process import cap_threads_for_parallel_jobs
 
 from conftest import CONF, compose_config
 

@@ -8,14 +8,14 @@ import torch
 import torch.nn.functional as F
 
 import supernet as S
-from enas.actor_critic import ValueCritic, actor_critic_step
-from enas.benchmark import NB201Table
-from enas.controller import Controller
-from enas.policy_gradient import PolicyUpdate, create_controller
-from enas.ppo import ppo_clipped_loss, ppo_step
-from enas.reinforce import EMABaseline
-from enas.search import search
-from enas.transformer_controller import CausalBlock, TransformerController
+from enas.policies.actor_critic import ValueCritic, actor_critic_step
+from enas.report.benchmark import NB201Table
+from enas.policies.base import Controller
+from enas.policies.registry import PolicyUpdate, create_controller
+from enas.policies.ppo import ppo_clipped_loss, ppo_step
+from enas.policies.reinforce import EMABaseline
+from enas.search.loop import search
+from enas.policies.transformer import CausalBlock, TransformerController
 
 from conftest import TINY_SEARCH, compose_config, nb201_table_reward, shared_data, straight_and_resumed
 from test_controller import ToySpace, all_architectures

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from enas.data import Augment, ImageLoader, load_cifar10, search_split
-from enas.training import train_epoch
+from enas.data.cifar10 import Augment, ImageLoader, load_cifar10, search_split
+from enas.search.training import train_epoch
 
 from conftest import shared_data
 

@@ -9,9 +9,9 @@ from torch import nn
 
 import supernet as S
 from enas import SimpleTask, search_model
-from enas.differentiable import DARTSStrategy, GDASStrategy, beta_decay
-from enas.search import search
-from enas.validate import validate_values
+from enas.strategies.differentiable import DARTSStrategy, GDASStrategy, beta_decay
+from enas.search.loop import search
+from enas.config.checks import validate_values
 from supernet.ops import Zero
 
 from conftest import TINY_SEARCH, compose_config, straight_and_resumed

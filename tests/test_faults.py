@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from enas.checkpoint import CheckpointError, RunFolderInUse, RunLock, load_checkpoint, save_checkpoint
-from enas.derive_checkpoint import derive_checkpoint
-from enas.retrain import retrain
-from enas.search import search
+from enas.runs.checkpoint import CheckpointError, RunFolderInUse, RunLock, load_checkpoint, save_checkpoint
+from enas.search.derive_checkpoint import derive_checkpoint
+from enas.search.retrain import retrain
+from enas.search.loop import search
 
 from conftest import TINY_MICRO, TINY_SEARCH, compose_config
 
@@ -193,7 +193,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
 
 def test_a_diverging_controller_names_the_epoch(tmp_path, monkeypatch):
-    from enas.strategy import ENASStrategy
+    from enas.strategies.base import ENASStrategy
 
     real = ENASStrategy.learn
 

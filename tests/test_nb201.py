@@ -6,7 +6,7 @@ import torch
 
 import supernet as S
 from enas import Controller, EMABaseline, controller_step
-from enas.benchmark import NB201Table, lookup_benchmark
+from enas.report.benchmark import NB201Table, lookup_benchmark
 
 from conftest import nb201_table_reward, shared_data
 
@@ -123,7 +123,7 @@ def test_budget_experiment_allows_exactly_the_parameters_of_a_two_conv_cell():
 
 def test_budgeted_subspace_percentiles(table):
     """The budget of nb201_cpu_proxy_budget admits 11,455 cells, best 93.91, top 5% from 92.47."""
-    from enas.constraints import Constraint
+    from enas.search.constraints import Constraint
 
     model = S.create_space("nb201", C=8, N=1)
     constraint = Constraint(model, max_params=42930)

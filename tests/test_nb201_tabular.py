@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import supernet as S
-from enas.benchmark import NB201Table
+from enas.report.benchmark import NB201Table
 
 from conftest import shared_data
 

@@ -7,15 +7,15 @@ import pytest
 import torch
 
 import supernet as S
-from enas import search as search_module
-from enas.predictor_search import PredictorStrategy
+from enas.search import loop as search_module
+from enas.strategies.predictor import PredictorStrategy
 from enas.predictors.performance import PerformancePredictor
 from enas.predictors.surrogate import Surrogate
 from enas.predictors.zero_cost import child_parameters
 from enas.api import SimpleTask, search_model
-from enas.retrain import retrain
-from enas.tasks import ImageClassification
-from enas.search import search
+from enas.search.retrain import retrain
+from enas.tasks.image import ImageClassification
+from enas.search.loop import search
 
 from conftest import TINY_MICRO, TINY_SEARCH, compose_config, straight_and_resumed
 
@@ -225,9 +225,9 @@ def test_short_train_select_halves_the_finalists_and_keeps_the_test_set_out(tmp_
 
 
 def test_successive_halving_trains_survivors_longer():
-    from enas.short_train import SuccessiveHalving
-    from enas.config import TrainerConfig
-    from enas.tasks import build_image_task
+    from enas.search.short_train import SuccessiveHalving
+    from enas.config.schema import TrainerConfig
+    from enas.tasks.image import build_image_task
     from omegaconf import OmegaConf
 
     data = OmegaConf.create({"source": "embedded", "root": None, "download": False, "cutout": 0, "augment": False,
@@ -249,7 +249,7 @@ def test_successive_halving_trains_survivors_longer():
 
 
 def test_halving_keeps_the_best_fraction_each_round_and_ties_keep_the_better_ranked():
-    from enas.short_train import halve
+    from enas.search.short_train import halve
 
     scores = {0: [0.1, 0.0], 1: [0.5, 0.2], 2: [0.4, 0.3], 3: [0.5, 0.1], 4: [0.0, 0.9]}
     asked = []

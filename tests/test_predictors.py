@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import supernet as S
-from enas.constraints import Constraint, measure_child
+from enas.search.constraints import Constraint, measure_child
 from enas.predictors import PROXIES, ZeroCostScorer, feature_blocks
 from enas.predictors.ranking import kendall_tau, log_rank_sum, rank_sum, ranks
 from enas.predictors.surrogate import Surrogate, encode

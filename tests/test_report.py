@@ -9,12 +9,12 @@ import pytest
 
 import supernet as S
 from enas.cli import search_main
-from enas.objective import objective_value
-from enas.policy_log import read_policy
+from enas.search.objective import objective_value
+from enas.runs.policy_log import read_policy
 from enas.report import write_report
 from enas.report.draw import architecture_cells
 from enas.report.figures import spearman
-from enas.search import search
+from enas.search.loop import search
 
 from conftest import TINY_SEARCH, compose_config
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import supernet as S
-from enas.derive_checkpoint import derive_checkpoint
-from enas.retrain import retrain
-from enas.search import search
+from enas.search.derive_checkpoint import derive_checkpoint
+from enas.search.retrain import retrain
+from enas.search.loop import search
 
 from conftest import TINY_MICRO, TINY_SEARCH, compose_config, straight_and_resumed
 
@@ -50,7 +50,7 @@ def test_random_strategy_runs_through_the_same_loop(tmp_path):
 def test_shared_weights_train_on_policy_or_uniform_samples(tmp_path, monkeypatch, sampling, warmup, trained_by):
     """Warm-up and shared_sampling=uniform train the shared weights on uniform samples; the
     controller learns in every epoch after warm-up either way."""
-    from enas.strategy import ENASStrategy
+    from enas.strategies.base import ENASStrategy
 
     calls = []
     for name in ("propose", "uniform"):
@@ -158,7 +158,7 @@ def test_console_scripts_from_a_fresh_directory(tmp_path):
     assert "Derived architecture" in done.stdout
     runs = list((tmp_path / "outputs" / "search").glob("*/architecture.json"))
     assert len(runs) == 1
-    bad = subprocess.run([sys.executable, "-m", "enas.train", f"architecture={tmp_path / 'nope.json'}"],
+    bad = subprocess.run([sys.executable, "-m", "enas", "train", f"architecture={tmp_path / 'nope.json'}"],
                          cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode != 0 and "nope.json" in bad.stderr
 
@@ -174,7 +174,7 @@ def test_an_input_error_prints_as_one_line_and_a_bug_keeps_its_traceback(tmp_pat
     short = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert short.returncode == 1
     assert short.stderr.startswith("enas-search: error: no CIFAR-10 found under data.root=")
-    assert "enas/data.py:" in short.stderr and "Traceback" not in short.stderr
+    assert "enas/data/cifar10.py:" in short.stderr and "Traceback" not in short.stderr
     full = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env={**env, "HYDRA_FULL_ERROR": "1"},
                           timeout=300)
     assert full.returncode == 1 and "Traceback" in full.stderr and "no CIFAR-10 found" in full.stderr

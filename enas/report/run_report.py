@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ..policy_log import POLICY_FILE, read_policy
+from ..runs.policy_log import POLICY_FILE, read_policy
 from .figures import candidates_figure, controller_figure, policy_figure, spearman, training_figure
 from .html import Page
 from .runfiles import Run, number, read_run, space_decisions
@@ -74,7 +74,7 @@ def benchmark_of_candidates(run: Run) -> Tuple[Optional[Dict], str]:
         return None, f"benchmark_file={path} is not the CSV table; the candidates' plot reads the CSV only"
     from supernet import to_nb201_string
 
-    from ..benchmark import NB201Table
+    from .benchmark import NB201Table
 
     try:
         table = NB201Table(path)

@@ -12,7 +12,7 @@ from typing import Any, Dict, Iterable, List, Optional
 import numpy as np
 import torch
 
-from . import _malloc
+from . import malloc as _malloc
 from .checkpoint import atomic_write
 
 __all__ = ["resolve_device", "seed_everything", "MetricsLogger", "progress", "output_dir", "prepare_process",

@@ -139,7 +139,7 @@ def _training_free(cfg, get) -> Iterable[str]:
     if get("strategy") != "random":
         yield (f"trainer.epochs=0 (a training-free search) needs strategy=random: strategy={get('strategy')} "
                "would propose the candidates of a policy that never learned")
-    from .derive import NEEDS_TRAINING, training_free_pick
+    from ..search.derive import NEEDS_TRAINING, training_free_pick
 
     signals, record = list(get("derive.signals") or []), list(get("derive.record") or [])
     if not training_free_pick(get("derive.select"), signals, get("derive.rank_by") or "shared"):

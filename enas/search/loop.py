@@ -25,19 +25,19 @@ from torch import nn
 
 from supernet import activate, count_architectures, count_parameters, create_space, decisions, space_kwargs
 
-from . import distributed
-from .assemble import (build_constraint, build_predictor, build_short_train, build_zero_cost, derive_signals,
+from ..runs import distributed
+from .build import (build_constraint, build_predictor, build_short_train, build_zero_cost, derive_signals,
                        differentiable_options, evolution_options, example_input, predictor_options)
-from .config import check_config
-from .checkpoint import RunLock, load_checkpoint, resolve_resume, rng_state, save_checkpoint, set_rng_state
+from ..config.schema import check_config
+from ..runs.checkpoint import RunLock, load_checkpoint, resolve_resume, rng_state, save_checkpoint, set_rng_state
 from .derive import derive, write_architecture
-from .policy_log import record_policy
-from .run import MetricsLogger, announce, output_dir, progress, resolve_device, seed_everything
+from ..runs.policy_log import record_policy
+from ..runs.process import MetricsLogger, announce, output_dir, progress, resolve_device, seed_everything
 from .constraints import measure_child
-from .strategy import create_strategy
-from .tasks import build_task
+from ..strategies.base import create_strategy
+from ..tasks.image import build_task
 from .training import make_optimizer, make_scheduler, train_epoch
-from .validate import RESUME_MAY_CHANGE, config_differences, validate_values
+from ..config.checks import RESUME_MAY_CHANGE, config_differences, validate_values
 
 __all__ = ["search", "search_epoch", "build_supernet", "build_search", "controller_kwargs", "run_derive",
            "to_memory_format", "refuse_changed_config", "open_run"]
@@ -304,7 +304,7 @@ def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=No
     if began is not None:
         extra["minutes"] = (time.time() - began) / 60
     if cfg is not None and cfg.get("benchmark"):
-        from .benchmark import lookup_benchmark
+        from ..report.benchmark import lookup_benchmark
 
         extra["benchmark"] = lookup_benchmark(cfg.benchmark, model, result["architecture"], cfg.get("benchmark_file"),
                                               constraint=strategy.constraint)
@@ -329,8 +329,3 @@ def run_derive(model, strategy, task, derive_cfg, out: Path, space: Dict, cfg=No
              f"{summary}\nWritten to {path}\nRun folder: {out}\n")
     return {"architecture": result["architecture"], "out_dir": str(out), **metrics, **extra}
 
-
-if __name__ == "__main__":
-    from .cli import search_main
-
-    search_main()

@@ -22,7 +22,7 @@ from typing import Callable, Dict, List, Sequence
 
 from supernet import Decision
 
-from .strategy import RandomStrategy
+from .base import RandomStrategy
 
 __all__ = ["PredictorStrategy"]
 

@@ -19,7 +19,7 @@ from typing import Callable, Dict, List, Mapping, Optional
 import torch
 from torch import nn
 
-from .controller import DecisionPolicy
+from .base import DecisionPolicy
 from .reinforce import sample_and_reward
 
 __all__ = ["ValueCritic", "actor_critic_loss", "actor_critic_step"]

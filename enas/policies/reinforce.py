@@ -18,7 +18,7 @@ from typing import Callable, Dict, List, Mapping, Optional
 
 import torch
 
-from .controller import DecisionPolicy
+from .base import DecisionPolicy
 
 __all__ = ["EMABaseline", "reinforce_loss", "controller_step", "sample_and_reward"]
 

@@ -12,10 +12,10 @@ from typing import Dict
 
 from omegaconf import OmegaConf
 
-from .config import check_config
-from .checkpoint import load_checkpoint
-from .run import output_dir, resolve_device
-from .search import build_search, run_derive
+from ..config.schema import check_config
+from ..runs.checkpoint import load_checkpoint
+from ..runs.process import output_dir, resolve_device
+from .loop import build_search, run_derive
 
 __all__ = ["derive_checkpoint", "load_search"]
 

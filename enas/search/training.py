@@ -9,8 +9,8 @@ from torch import nn
 
 from supernet import activate
 
-from . import distributed
-from .run import progress
+from ..runs import distributed
+from ..runs.process import progress
 
 __all__ = ["make_optimizer", "make_scheduler", "shared_weights_step", "train_epoch"]
 

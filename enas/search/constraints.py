@@ -15,7 +15,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 import torch
 from torch import nn
 
-from .predictors.zero_cost import child_parameters
+from ..predictors.zero_cost import child_parameters
 
 __all__ = ["Constraint", "measure_child", "count_flops"]
 

@@ -27,8 +27,8 @@ import torch
 
 from supernet import Decision, random_architecture
 
-from .policy_gradient import PolicyUpdate, create_controller
-from .reinforce import EMABaseline
+from ..policies.registry import PolicyUpdate, create_controller
+from ..policies.reinforce import EMABaseline
 
 __all__ = ["RandomStrategy", "ENASStrategy", "create_strategy", "STRATEGIES"]
 
@@ -172,8 +172,8 @@ class ENASStrategy(RandomStrategy):
 
 def _strategies() -> Dict[str, type]:
     from .differentiable import DARTSStrategy, GDASStrategy
-    from .evolution_search import EvolutionStrategy
-    from .predictor_search import PredictorStrategy
+    from .evolution import EvolutionStrategy
+    from .predictor import PredictorStrategy
 
     return {"enas": ENASStrategy, "random": RandomStrategy, "predictor": PredictorStrategy,
             "evolution": EvolutionStrategy, "darts": DARTSStrategy, "gdas": GDASStrategy}

@@ -25,8 +25,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from supernet import Decision
 
-from .evolution import RegularizedEvolution
-from .strategy import RandomStrategy
+from .regularized_evolution import RegularizedEvolution
+from .base import RandomStrategy
 
 __all__ = ["EvolutionStrategy"]
 

@@ -15,13 +15,13 @@ from torch import nn
 
 from supernet import create_space, decisions
 
-from .config import (ConstraintConfig, DifferentiableConfig, EvolutionConfig, PredictorConfig, ProxyConfig,
+from ..config.schema import (ConstraintConfig, DifferentiableConfig, EvolutionConfig, PredictorConfig, ProxyConfig,
                      ShortTrainConfig, TrainerConfig)
 from .constraints import Constraint
-from .predictors.performance import PerformancePredictor
-from .predictors.ranking import AZ_NAS
-from .predictors.surrogate import Surrogate
-from .predictors.zero_cost import PROXIES, ZeroCostScorer, proxy_batches
+from ..predictors.performance import PerformancePredictor
+from ..predictors.ranking import AZ_NAS
+from ..predictors.surrogate import Surrogate
+from ..predictors.zero_cost import PROXIES, ZeroCostScorer, proxy_batches
 from .short_train import SuccessiveHalving
 
 __all__ = ["node", "example_input", "build_constraint", "build_zero_cost", "build_predictor", "build_short_train",

@@ -21,7 +21,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from .actor_critic import ValueCritic
-from .controller import DecisionPolicy
+from .base import DecisionPolicy
 from .reinforce import sample_and_reward
 
 __all__ = ["ppo_clipped_loss", "ppo_step"]

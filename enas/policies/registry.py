@@ -20,10 +20,10 @@ import torch
 from supernet import Decision
 
 from .actor_critic import ValueCritic, actor_critic_step
-from .controller import Controller, DecisionPolicy
+from .base import Controller, DecisionPolicy
 from .ppo import ppo_step
 from .reinforce import EMABaseline, controller_step
-from .transformer_controller import TransformerController
+from .transformer import TransformerController
 
 __all__ = ["CONTROLLER_KINDS", "ALGORITHMS", "create_controller", "PolicyUpdate"]
 

@@ -37,8 +37,8 @@ from torch import nn
 
 from supernet import Decision, activate, decisions as space_decisions, save_architecture
 
-from .predictors.ranking import AZ_NAS, log_rank_sum
-from .predictors.zero_cost import PROXIES
+from ..predictors.ranking import AZ_NAS, log_rank_sum
+from ..predictors.zero_cost import PROXIES
 
 __all__ = ["derive", "describe_architecture", "write_architecture", "SELECT_RULES", "signal_names"]
 
@@ -252,8 +252,3 @@ def write_architecture(out_dir: Path, model: nn.Module, result: Dict, space: Dic
                              "architecture": json.dumps(row["architecture"], sort_keys=True)})
     return path
 
-
-if __name__ == "__main__":
-    from .cli import derive_main
-
-    derive_main()

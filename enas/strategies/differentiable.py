@@ -41,8 +41,8 @@ from torch import nn
 
 from supernet import Decision, activate, activate_sampled, activate_weighted
 
-from . import distributed
-from .strategy import RandomStrategy
+from ..runs import distributed
+from .base import RandomStrategy
 
 __all__ = ["DARTSStrategy", "GDASStrategy", "REGULARISERS", "beta_decay"]
 

@@ -40,7 +40,7 @@ from torch import nn
 
 from supernet import Decision
 
-from .controller import DecisionPolicy
+from .base import DecisionPolicy
 
 __all__ = ["TransformerController", "CausalBlock"]
 

@@ -16,9 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import distributed
-from .data import CIFAR10_MEAN, CIFAR10_STD, Augment, ImageLoader, check_labels, load_cifar10, search_split
-from .image_data import USER_SOURCES, channel_stats, load_user_images
+from ..runs import distributed
+from ..data.cifar10 import CIFAR10_MEAN, CIFAR10_STD, Augment, ImageLoader, check_labels, load_cifar10, search_split
+from ..data.image_folder import USER_SOURCES, channel_stats, load_user_images
 
 __all__ = ["ImageClassification", "build_image_task", "build_task"]
 
@@ -202,7 +202,7 @@ def build_task(cfg, device: torch.device, stage: str):
     reward_batches = cfg.controller.reward_batches if "controller" in cfg else 1
     reward = cfg.controller.reward if "controller" in cfg else "default"
     if "bptt" in cfg.data:  # a text data config (TextDataConfig)
-        from . import distributed
+        from ..runs import distributed
         from .text import build_text_task
 
         if distributed.world_size() > 1:

@@ -21,16 +21,16 @@ from torch import nn
 
 from supernet import ArchitectureError, freeze, load_architecture, use_running_stats
 
-from .config import check_config
-from . import distributed
-from .checkpoint import RunLock, rng_state, save_checkpoint, set_rng_state
-from .assemble import example_input
+from ..config.schema import check_config
+from ..runs import distributed
+from ..runs.checkpoint import RunLock, rng_state, save_checkpoint, set_rng_state
+from .build import example_input
 from .constraints import count_flops
-from .run import MetricsLogger, announce, resolve_device, seed_everything
-from .search import build_supernet, open_run, to_memory_format
-from .tasks import build_task
+from ..runs.process import MetricsLogger, announce, resolve_device, seed_everything
+from .loop import build_supernet, open_run, to_memory_format
+from ..tasks.image import build_task
 from .training import make_optimizer, make_scheduler, train_epoch
-from .validate import validate_values
+from ..config.checks import validate_values
 
 __all__ = ["retrain", "build_child", "check_architecture_file", "EarlyStopping"]
 
