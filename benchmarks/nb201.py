@@ -1,21 +1,22 @@
-"""NAS-Bench-201 search quality: run methods over seeds and look the derived cells up in the benchmark.
+"""NAS-Bench-201 search quality: run search methods over seeds and look the derived cells up in the benchmark.
 
-Reproduces the shape of NAS-Bench-201's Table 5 (Dong & Yang 2020, arXiv:2001.00326) for CIFAR-10:
-per method, the derived cell's benchmark test accuracy as mean +- std over seeds. Published
-anchors: ENAS 54.30 (collapsed), RSPS 87.66, DARTS 54.30, SETN 87.64, GDAS 93.61, REINFORCE
-without weight sharing 93.85, best cell 94.37; the top 10% of the space starts at 92.93.
+Reproduces the shape of NAS-Bench-201's Table 5 (Dong & Yang 2020, arXiv:2001.00326) for CIFAR-10: per
+method, the derived cell's benchmark test accuracy as mean +- std over seeds. Published anchors: ENAS
+54.30 (collapsed), RSPS 87.66, DARTS 54.30, SETN 87.64, GDAS 93.61, REINFORCE without weight sharing
+93.85, best cell 94.37; the top 10% of the space starts at 92.93.
 
-    python benchmarks/nb201.py --cifar ../shared/data/cifar10 --nb201 ../shared/data/nasbench201 \
-        --methods enas random --seeds 0 1 2                     # experiment=nb201_cpu_proxy
-    python benchmarks/nb201.py ... --methods enas random evolution gdas darts   # the league table (issue 12)
-    python benchmarks/nb201.py ... --experiment nb201_enas device=cuda    # the full budget
-    python benchmarks/nb201.py ... --methods enas zero_cost     # beside the training-free pick (nb201_zero_cost)
-    python benchmarks/nb201.py --nb201 ../shared/data/nasbench201 --report outputs/nb201_a outputs/nb201_b
+    python -m benchmarks.nb201 --cifar data/cifar10 --nb201 data/nasbench201 \
+        --methods enas random --seeds 0 1 2                       # experiment=nb201_cpu_proxy
+    python -m benchmarks.nb201 ... --methods enas random evolution gdas darts   # every strategy, one table
+    python -m benchmarks.nb201 ... --experiment nb201_enas device=cuda         # the full budget
+    python -m benchmarks.nb201 ... --methods enas zero_cost       # beside the training-free pick (nb201_zero_cost)
+    python -m benchmarks.nb201 --nb201 data/nasbench201 --report outputs/nb201_a outputs/nb201_b
 
-Every run goes through the same ``search()`` as ``enas-search``; remaining arguments are Hydra
-overrides for all runs. Prints a table (seed, derived cell, benchmark test accuracy, top-% of the
-space, search wall time) and mean +- std per method, and writes ``nb201_results.json`` with the
-configuration, the git commit and the rows. Runtime: about 30 minutes per run on 2 CPU cores.
+Every run goes through the same ``search()`` as ``enas-search``; remaining arguments are Hydra overrides
+for all runs. Seeds are a setting (``--seeds``). Prints a table (seed, derived cell, benchmark test
+accuracy, top-% of the space, search wall time) and mean +- std per method, and writes
+``nb201_results.json`` (configuration, git commit, rows) to ``--out`` after every run. Runtime: about 20-30
+minutes per run of ``nb201_cpu_proxy`` on 2 CPU cores (DARTS: hours).
 
 Each row also says where derive's candidates stand in the benchmark (from the run's
 ``derive_candidates.csv``): the best cell among all candidates the policy proposed, how many of them are
@@ -29,18 +30,14 @@ import argparse
 import csv
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import List
 
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from enas.report.benchmark import NB201Table  # noqa: E402
-from enas.search.loop import search  # noqa: E402
-from _common import compose, git_commit  # noqa: E402
-from nb201_pick import benchmark_acc, load_candidates, run_config  # noqa: E402
+from benchmarks._common import (add_nb201_argument, benchmark_acc, compose, git_commit, load_candidates,
+                                nb201_table, run_config)
+from enas.report.benchmark import NB201Table
+from enas.search import search
 
 
 # What each method adds to the experiment (the experiment is tuned for ENAS): DARTS and GDAS learn alpha from
@@ -156,9 +153,10 @@ def report(folders, table):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.nb201", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cifar", help="CIFAR-10 folder (required unless --report)")
-    p.add_argument("--nb201", required=True, help="folder with nb201_accuracies.csv and cifar-split.txt")
+    add_nb201_argument(p, "nb201_accuracies.csv and cifar-split.txt")
     p.add_argument("--experiment", default="nb201_cpu_proxy")
     p.add_argument("--methods", nargs="+", default=["enas", "random"], choices=list(METHOD_OVERRIDES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
@@ -166,7 +164,7 @@ def main():
     p.add_argument("--report", nargs="+", type=Path, metavar="OUT",
                    help="train nothing: print the table of these earlier --out folders together")
     args, overrides = p.parse_known_args()
-    table = NB201Table(str(Path(args.nb201) / "nb201_accuracies.csv"))
+    table = nb201_table(args.nb201)
     if args.report:
         rows = report(args.report, table)
         print_table(rows, dict.fromkeys(r["method"] for r in rows))

@@ -1,43 +1,38 @@
 """How well do shared weights rank architectures? Kendall tau and Spearman rho on NAS-Bench-201.
 
-Trains an NB201 supernet with uniform sampling (the shared-weights phase of random search with
-weight sharing), then scores a fixed sample of architectures with the shared weights, all on the
-same validation images, and correlates the scores with the benchmark's 200-epoch CIFAR-10 test
-accuracy. DESIGN.md measured Spearman 0.30-0.48 for a straightforward ENAS here (C=16, N=1,
-10k/10k images, 30 epochs): ranking fidelity decides whether derive can pick a good cell.
+Trains an NB201 supernet with uniform sampling (the shared-weights phase of random search with weight
+sharing), then scores a fixed sample of architectures with the shared weights, all on the same validation
+images, and correlates the scores with the benchmark's 200-epoch CIFAR-10 test accuracy: ranking fidelity
+decides whether derive can pick a good cell.
 
-    python benchmarks/nb201_ranking.py --cifar ../shared/data/cifar10 --nb201 ../shared/data/nasbench201 \
-        --archs 200 trainer.epochs=20
+    python -m benchmarks.nb201_ranking --cifar data/cifar10 --nb201 data/nasbench201 --archs 200 trainer.epochs=20
 
-Remaining arguments are Hydra overrides of ``experiment=nb201_cpu_proxy``. Prints a table (score
-every ``--every`` epochs) and writes ``ranking.json`` with the per-architecture scores.
-Runtime on 2 CPU cores: about 20 minutes with the proxy's 120 epochs, 7 with trainer.epochs=40.
+Remaining arguments are Hydra overrides of ``experiment=nb201_cpu_proxy``; ``--seed`` is the search's seed
+(the sample of architectures is fixed). Prints a table (score every ``--every`` epochs: taus, rhos, the
+benchmark accuracy of the cell the shared weights pick) and writes ``ranking.json`` with the
+per-architecture scores. Runtime on 2 CPU cores: about 20 minutes with the proxy's 120 epochs, 7 with
+trainer.epochs=40.
 
 ``--checkpoint <search run or .pt>`` trains nothing: it loads the shared weights (and policy) of a
-finished search and scores the same fixed sample plus the policy's own candidates, then shows where
-the sample's truly best cells rank under the shared weights: why derive picked what it picked. The
-data paths come from the run's stored config, so run it from the folder the search ran in.
+finished search and scores the same fixed sample plus the policy's own candidates, then shows where the
+sample's truly best cells rank under the shared weights: why derive picked what it picked. The data paths
+come from the run's stored config, so run it from the folder the search ran in.
 
-    python benchmarks/nb201_ranking.py --nb201 ../shared/data/nasbench201 --checkpoint outputs/nb201_benchmark/enas_seed0
+    python -m benchmarks.nb201_ranking --nb201 data/nasbench201 --checkpoint outputs/nb201_benchmark/enas_seed0
 """
 from __future__ import annotations
 
 import argparse
 import json
 import random
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import supernet as S  # noqa: E402
-from enas.report.benchmark import NB201Table  # noqa: E402
-from enas.search.derive_checkpoint import load_search  # noqa: E402
-from enas.runs.process import resolve_device  # noqa: E402
-from enas.search.loop import build_search  # noqa: E402
-from enas.search.training import make_optimizer, make_scheduler, train_epoch  # noqa: E402
-from _common import compose, kendall_tau, spearman_rho  # noqa: E402
+import supernet as S
+from benchmarks._common import add_nb201_argument, built_search, compose, nb201_table
+from enas.predictors.ranking import kendall_tau, spearman_rho
+from enas.runs import resolve_device
+from enas.search import load_search, make_optimizer, make_scheduler, train_epoch
 
 
 def score_all(model, task, archs, batches):
@@ -102,9 +97,10 @@ def from_checkpoint(args, table):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.nb201_ranking", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cifar", help="CIFAR-10 folder (torchvision or npz layout); not with --checkpoint")
-    p.add_argument("--nb201", required=True, help="folder with nb201_accuracies.csv and cifar-split.txt")
+    add_nb201_argument(p, "nb201_accuracies.csv and cifar-split.txt")
     p.add_argument("--archs", type=int, default=200, help="architectures scored (>= 100)")
     p.add_argument("--every", type=int, default=5, help="score every this many epochs")
     p.add_argument("--seed", type=int, default=0)
@@ -113,7 +109,7 @@ def main():
     p.add_argument("--batches", type=int, default=0, help="validation batches scored (default: derive.num_batches)")
     p.add_argument("--device", default="auto")
     args, overrides = p.parse_known_args()
-    table = NB201Table(str(Path(args.nb201) / "nb201_accuracies.csv"))
+    table = nb201_table(args.nb201)
     if args.checkpoint:  # the run's own data paths and settings come with its checkpoint
         rows = from_checkpoint(args, table)
         args.out.write_text(json.dumps({"checkpoint": str(args.checkpoint), "rows": rows}, indent=1))
@@ -123,7 +119,8 @@ def main():
     cfg = compose("search", ["experiment=nb201_cpu_proxy", "strategy=random", f"seed={args.seed}",
                              "trainer.progress=false", *overrides], args.cifar, args.nb201)
     device = resolve_device(cfg.device)
-    task, _, model, _, strategy = build_search(cfg, device)
+    built = built_search(cfg, device)
+    task, model, strategy = built.task, built.model, built.strategy
     archs = fixed_sample(model, args.archs)
     batches = task.fixed_batches(cfg.derive.num_batches)
     optimizer = make_optimizer(model, cfg.trainer)

@@ -15,18 +15,18 @@ REA 93.92 +- 0.30, REINFORCE 93.85 +- 0.37, random 93.70 +- 0.36, BOHB 93.61; th
 Strategies (``--strategies``):
 
 * ``random``: uniform cells (vectorised over seeds: one numpy draw and one table gather);
-* ``reinforce``: the ENAS LSTM controller (`enas.controller.Controller`) trained by the search's own
-  REINFORCE update (`enas.reinforce.controller_step`), with the settings of the tabular test in
+* ``reinforce``: the ENAS LSTM controller (`enas.policies.Controller`) trained by the search's own
+  REINFORCE update (`enas.policies.controller_step`), with the settings of the tabular test in
   ``tests/test_nb201.py`` (10 cells per update). The paper's REINFORCE is a per-edge softmax, not an LSTM;
 * ``actor_critic``, ``ppo`` (the LSTM with a learned value baseline, or PPO's clipped surrogate) and
   ``transformer`` (the Transformer controller with REINFORCE): the search's other policy updates
-  (`enas.policy_gradient`), on request (``--strategies ... ppo``);
-* ``evolution``: `enas.evolution.RegularizedEvolution` (Real et al. 2019), the code behind
+  (`enas.policies.PolicyUpdate`), on request (``--strategies ... ppo``);
+* ``evolution``: `enas.strategies.RegularizedEvolution` (Real et al. 2019), the code behind
   ``strategy=evolution``, with NAS-Bench-201's REA settings (population 10, tournament 3, one edge's op
   changed per child: ``--mutation-rate 0``, as at least one decision always changes).
 
-    python benchmarks/nb201_tabular.py --nb201 ../shared/data/nasbench201 --seeds 50
-    python benchmarks/nb201_tabular.py --nb201 ... --seeds 50 --first-seed 1000 --budgets 100 200 500
+    python -m benchmarks.nb201_tabular --nb201 data/nasbench201 --seeds 50
+    python -m benchmarks.nb201_tabular --nb201 data/nasbench201 --seeds 50 --first-seed 1000 --budgets 100 200 500
 
 Prints per strategy and budget the mean +- std (sample std over seeds) of the picked cell's test
 accuracy, its 12-epoch fitness and the share of seeds whose pick is in the top 1% of the space, and
@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence
@@ -47,15 +46,12 @@ from typing import Callable, Dict, List, Sequence
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import supernet  # noqa: E402
-from enas.report.benchmark import NB201Table, find_nb201_csv  # noqa: E402
-from enas.config.schema import ControllerConfig  # noqa: E402
-from enas.strategies.regularized_evolution import RegularizedEvolution  # noqa: E402
-from enas.policies.registry import PolicyUpdate, create_controller  # noqa: E402
-from enas.policies.reinforce import EMABaseline  # noqa: E402
-from _common import git_commit  # noqa: E402
+import supernet
+from benchmarks._common import git_commit
+from enas.config import ControllerConfig
+from enas.policies import PolicyUpdate, create_controller
+from enas.report.benchmark import NB201Table, find_nb201_csv
+from enas.strategies import RegularizedEvolution
 
 ANCHORS = {"evolution": "93.92 +- 0.30 (REA)", "reinforce": "93.85 +- 0.37", "random": "93.70 +- 0.36"}
 TEST = "cifar10_test_acc"
@@ -93,19 +89,17 @@ def run_random(bench: TabularNB201, seed: int, budget: int, args) -> np.ndarray:
 
 
 def policy_runner(kind: str, algorithm: str) -> Callable:
-    """A controller of ``kind`` trained by ``algorithm``, the search's own code (`enas.policy_gradient`),
+    """A controller of ``kind`` trained by ``algorithm``, the search's own code (`enas.policies.PolicyUpdate`),
     with the LSTM settings of ``tests/test_nb201.py`` and ``enas.config.ControllerConfig``'s defaults for the
-    rest (critic learning rate, PPO's clip and epochs)."""
+    rest (Adam's beta1 and eps, the critic's learning rate, PPO's clip and epochs)."""
 
     def run(bench: TabularNB201, seed: int, budget: int, args) -> np.ndarray:
         torch.manual_seed(seed)
-        defaults = ControllerConfig()
-        controller = create_controller(kind, bench.decisions, lstm_size=args.lstm_size, temperature=5.0,
-                                       tanh_constant=2.5, op_tanh_reduce=1.0)
-        optimizer = torch.optim.Adam(controller.parameters(), lr=args.controller_lr, betas=(0.0, 0.999), eps=1e-3)
-        update = PolicyUpdate(algorithm, controller, optimizer, EMABaseline(args.baseline_decay), defaults.value_lr,
-                              ppo_clip=defaults.ppo_clip, ppo_epochs=defaults.ppo_epochs,
-                              ppo_minibatch=defaults.ppo_minibatch)
+        settings = ControllerConfig(kind=kind, algorithm=algorithm, lstm_size=args.lstm_size, temperature=5.0,
+                                    tanh_constant=2.5, op_tanh_reduce=1.0, lr=args.controller_lr,
+                                    baseline_decay=args.baseline_decay, num_aggregate=args.num_aggregate,
+                                    entropy_weight=1e-4, skip_weight=0.0, grad_clip=None)
+        update = PolicyUpdate(create_controller(bench.decisions, settings), settings)
         queried: List[int] = []
 
         def reward(arch: Dict) -> float:
@@ -113,7 +107,7 @@ def policy_runner(kind: str, algorithm: str) -> Callable:
             return bench.fitness[queried[-1]] / 100
 
         while len(queried) < budget:
-            update.step(reward, args.num_aggregate, entropy_weight=1e-4, skip_weight=0.0, grad_clip=None)
+            update.step(reward)
         return np.asarray(queried[:budget])
 
     return run
@@ -156,7 +150,8 @@ def summarise(bench: TabularNB201, chosen: np.ndarray) -> Dict:
 
 
 def main(argv=None) -> Dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.nb201_tabular", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--nb201", help="folder with nb201_accuracies.csv (default: $NB201_CSV, ./data/nasbench201)")
     parser.add_argument("--fitness", default="cifar10_valid_acc_12ep", help="the table column searched on")
     parser.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES), choices=list(STRATEGIES))

@@ -1,17 +1,19 @@
 """Does the search beat chance? The derived architecture against random ones, retrained alike.
 
-Runs a search (or takes a finished one with ``--search-dir``), samples ``--random`` architectures
-uniformly from the same space, retrains every one of them from scratch with the same short budget
-and seed (``--train-experiment``), and prints a table of test accuracy (or perplexity) with the
-searched architecture's margin over the random mean. The issue's check for the CPU proxies:
+Runs a search (or takes a finished one with ``--search-dir``), samples ``--random`` architectures uniformly
+from the same space, retrains every one of them from scratch with the same short budget and seed
+(``--train-experiment``), and prints a table of test accuracy (or perplexity) with the searched
+architecture's margin over the random mean. The CPU proxies' check (macro: CIFAR-10; PTB: language model):
 
-    python benchmarks/proxy_vs_random.py --experiment macro_cpu_proxy \
-        --train-experiment macro_cpu_proxy_retrain data.root=../shared/data/cifar10
-    python benchmarks/proxy_vs_random.py --experiment ptb_cpu_proxy \
-        --train-experiment ptb_cpu_proxy_retrain data.root=../shared/data/ptb
+    python -m benchmarks.proxy_vs_random --experiment macro_cpu_proxy \
+        --train-experiment macro_cpu_proxy_retrain data.root=data/cifar10
+    python -m benchmarks.proxy_vs_random --experiment ptb_cpu_proxy \
+        --train-experiment ptb_cpu_proxy_retrain data.root=data/ptb
 
-Remaining arguments are Hydra overrides for every run; ``--search-args`` / ``--train-args`` go to
-one stage only. Writes ``proxy_vs_random.json`` (rows, configuration, git commit) into ``--out``.
+Remaining arguments are Hydra overrides for every run; ``--search-args`` / ``--train-args`` go to one stage
+only; ``--seed`` seeds the search, the random samples and every retrain. Writes ``proxy_vs_random.json``
+(rows, configuration, git commit) into ``--out``. Runtime on 2 CPU cores: macro about 7 minutes of search
+and 1.5 a retrain (15 in all), PTB about 13 and 3 (30 in all).
 """
 from __future__ import annotations
 
@@ -19,18 +21,14 @@ import argparse
 import json
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from enas.search.retrain import retrain  # noqa: E402
-from enas.search.loop import build_supernet, search  # noqa: E402
-from supernet import random_architecture, save_architecture  # noqa: E402
-from _common import compose, git_commit  # noqa: E402
+from benchmarks._common import compose, git_commit
+from enas.search import build_supernet, retrain, search
+from supernet import random_architecture, save_architecture
 
 
 def _searched(args, overrides) -> Path:
@@ -60,7 +58,8 @@ def _random_architectures(searched: Path, n: int, seed: int, out: Path):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.proxy_vs_random", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--experiment", required=True, help="search experiment, e.g. macro_cpu_proxy")
     p.add_argument("--train-experiment", required=True, help="retrain experiment, e.g. macro_cpu_proxy_retrain")
     p.add_argument("--search-dir", help="a finished search run to take the architecture from (skips the search)")

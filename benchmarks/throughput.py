@@ -9,7 +9,7 @@ Measures, on synthetic CIFAR-shaped data, images/s and achieved GFLOP/s (FLOPs c
   (target: supernet within 10% of the child);
 * ``reference`` (NB201 only): a straightforward ENAS supernet written the obvious way
   (``nn.AvgPool2d(count_include_pad=False)``, ``none`` as multiply-by-zero, NCHW), the baseline of
-  the >= 1.5x target in DESIGN.md;
+  a >= 1.5x speed-up target;
 * ``eval``: a no-grad forward in eval mode (a reward or derive evaluation);
 * ``controller``: one REINFORCE update of the controller (sampling ``num_aggregate`` architectures),
   without the reward evaluations, which are ``eval``.
@@ -19,11 +19,14 @@ run alternately, round after round, and are reported as ratios of medians measur
 Batch norm uses batch statistics throughout (as in search). fp32 NCHW is the reference numerics;
 channels_last (``--channels-last``, same fp32 math) and bf16 autocast (CUDA) are reported beside it.
 
-    python benchmarks/throughput.py                       # nb201 + micro, batch 64 and 256, CPU
-    python benchmarks/throughput.py --spaces nb201 --batch 64 --rounds 5 --compare-malloc
-    python benchmarks/throughput.py --device cuda --amp bf16 --channels-last
+    python -m benchmarks.throughput                       # nb201 + micro, batch 64 and 256, CPU
+    python -m benchmarks.throughput --spaces nb201 --batch 64 --rounds 5 --compare-malloc
+    python -m benchmarks.throughput --device cuda --amp bf16 --channels-last
 
-Hardware, runtime: a 2-core x86 CPU takes ~10 minutes for the default; a GPU a minute.
+Prints the machine's matmul GFLOP/s, one row per space, batch and variant (ms/step, img/s, GFLOP/s, % of
+matmul) and the ratios; ``--json`` writes them. Synthetic data: nothing to download. Architectures are
+drawn with a fixed seed (0). Hardware, runtime: a 2-core x86 CPU takes about 10 minutes for the default; a
+GPU a minute.
 """
 from __future__ import annotations
 
@@ -41,17 +44,16 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import supernet as S
+from enas.policies import Controller, EMABaseline, controller_step
+from enas.runs import keep_freed_memory_mapped
 
-import supernet as S  # noqa: E402
-from enas import Controller, EMABaseline, controller_step  # noqa: E402
-from enas.runs.malloc import keep_freed_memory_mapped  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[1]  # `python -m benchmarks.throughput` runs from here
 SPACE_KWARGS = {"nb201": dict(C=16, N=5), "micro": dict(num_layers=6, out_channels=20, aux_head=False)}
 
 
 # ---------------------------------------------------------------------------------------------- #
-# The straightforward NB201 supernet (the baseline DESIGN.md measured at ~290 images/s here).
+# The straightforward NB201 supernet: the baseline the ``reference/shared`` speed-up is measured against.
 class _RefReLUConvBN(nn.Sequential):
     def __init__(self, C, k):
         super().__init__(nn.ReLU(), nn.Conv2d(C, C, k, 1, k // 2, bias=False),
@@ -235,7 +237,8 @@ def bench_space(name, batch, device, args, rng):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.throughput", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--spaces", nargs="+", default=["nb201", "micro"], choices=sorted(SPACE_KWARGS))
     p.add_argument("--batch", nargs="+", type=int, default=[64, 256])
     p.add_argument("--device", default="cpu")
@@ -244,7 +247,7 @@ def main():
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--amp", default="none", choices=["none", "bf16"])
     p.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
-                   help="glibc mmap/trim thresholds (enas/_malloc.py); the CLI uses 'tuned'")
+                   help="glibc mmap/trim thresholds (enas.runs.keep_freed_memory_mapped); the CLI uses 'tuned'")
     p.add_argument("--compare-malloc", action="store_true", help="run twice in subprocesses, default vs tuned")
     p.add_argument("--json", type=Path, help="also write the rows here")
     args = p.parse_args()
@@ -252,7 +255,8 @@ def main():
         base = [a for a in sys.argv[1:] if a != "--compare-malloc"]
         for mode in ("default", "tuned", "default", "tuned"):
             print(f"\n### malloc={mode}")
-            subprocess.run([sys.executable, __file__, *base, "--malloc", mode], check=True)
+            subprocess.run([sys.executable, "-m", "benchmarks.throughput", *base, "--malloc", mode], cwd=ROOT,
+                           check=True)
         return
     if args.malloc == "tuned":
         keep_freed_memory_mapped()

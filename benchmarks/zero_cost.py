@@ -14,20 +14,23 @@ split, then compares with the table's 200-epoch CIFAR-10 test accuracy:
   ``RESNET_CELL``: ``nb201_cpu_proxy_budget``'s budget);
 * seconds per architecture of each proxy alone on this machine (``--cost-archs`` cells each).
 
-    python benchmarks/zero_cost.py --cifar ../shared/data/cifar10 --nb201 ../shared/data/nasbench201 --archs 1000
-    python benchmarks/zero_cost.py --nb201 ../shared/data/nasbench201 --report zero_cost.json   # tables only
+    python -m benchmarks.zero_cost --cifar data/cifar10 --nb201 data/nasbench201 --archs 1000
+    python -m benchmarks.zero_cost --nb201 data/nasbench201 --report zero_cost.json   # tables only
 
 The whole space (every one of the 15,625 cells, in a seeded random order, so a partial file is a uniform
-sample) in two one-thread processes, AZ-NAS's parts only (0.61-0.63 s a cell each: 79-81 minutes on 2 cores):
+sample) in two one-thread processes, AZ-NAS's parts only (about 0.62 s a cell each: 80 minutes on 2 cores;
+``benchmarks/data/nb201_az_nas_whole_space.json.gz`` is this, seed 0):
 
-    for k in 0 1; do OMP_NUM_THREADS=1 python benchmarks/zero_cost.py --cifar ... --nb201 ... --all \
-        --proxies params flops expressivity progressivity trainability --shard $k/2 \
+    for k in 0 1; do OMP_NUM_THREADS=1 python -m benchmarks.zero_cost --cifar data/cifar10 --nb201 data/nasbench201 \
+        --all --proxies params flops expressivity progressivity trainability --shard $k/2 \
         --out zc_all_$k.json --cost-archs 0 & done; wait
-    python benchmarks/zero_cost.py --nb201 ... --report zc_all_0.json zc_all_1.json
+    python -m benchmarks.zero_cost --nb201 data/nasbench201 --report zc_all_0.json zc_all_1.json
 
-Scores are written to ``--out`` (JSON, every 50 cells, so a cut-short run keeps what it scored and
-``--resume`` continues it). About 1.4 s per cell with every proxy on 2 CPU cores. Every cell is scored on
-the same untrained network (built once under ``--seed``) and the same batches, so shards agree.
+Remaining arguments are Hydra overrides of ``experiment=nb201_cpu_proxy`` (the data it reads). ``--seed``
+fixes the cell sample, the untrained weights and the minibatches: every cell is scored on the same network
+(built once) and the same batches, so shards agree. Scores are written to ``--out`` (JSON, every 50 cells,
+so a cut-short run keeps what it scored and ``--resume`` continues it). Runtime: about 1.4 s per cell with
+every proxy on 2 CPU cores (1,000 cells: about 25 minutes).
 """
 from __future__ import annotations
 
@@ -36,21 +39,18 @@ import json
 import os
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-import supernet as S  # noqa: E402
-from enas.report.benchmark import NB201Table  # noqa: E402
-from enas.predictors import PROXIES, ZeroCostScorer, proxy_batches  # noqa: E402
-from enas.predictors.ranking import AZ_NAS, kendall_tau, spearman_rho  # noqa: E402
-from enas.tasks.image import build_task  # noqa: E402
-from _common import compose, git_commit, load_scores, with_combinations  # noqa: E402
+import supernet as S
+from benchmarks._common import add_nb201_argument, compose, git_commit, load_scores, nb201_table, with_combinations
+from enas.predictors import PROXIES, ZeroCostScorer, proxy_batches
+from enas.predictors.ranking import AZ_NAS, kendall_tau, spearman_rho
+from enas.report.benchmark import NB201Table
+from enas.tasks import build_task
 
 PUBLISHED_TAU = {"params": 0.578, "naswot": 0.557, "zico": 0.589, "synflow": 0.538, "grad_norm": 0.358,
                  "snip": 0.359, "az_nas": 0.741}
@@ -153,9 +153,10 @@ def measure_cost(task, batches, C: int, N: int, n: int) -> Dict[str, float]:
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.zero_cost", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--cifar", help="CIFAR-10 folder (not needed with --report)")
-    p.add_argument("--nb201", required=True, help="folder with nb201_accuracies.csv and cifar-split.txt")
+    add_nb201_argument(p, "nb201_accuracies.csv and cifar-split.txt")
     p.add_argument("--archs", type=int, default=1000)
     p.add_argument("--C", type=int, default=16)
     p.add_argument("--N", type=int, default=5)
@@ -172,7 +173,7 @@ def main():
     p.add_argument("--best-of", type=int, nargs="+", default=[100, 1000])
     p.add_argument("--reps", type=int, default=200)
     args, overrides = p.parse_known_args()
-    table = NB201Table(str(Path(args.nb201) / "nb201_accuracies.csv"))
+    table = nb201_table(args.nb201)
     if args.report:
         saved = load_scores(args.report)
         report(saved["rows"], table, saved["budget_params"], args.best_of, args.reps, scored_signals(saved["rows"]))

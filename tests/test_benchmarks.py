@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from enas.config.schema import check_config
+from enas.config import check_config
 from supernet import load_architecture
 
-from enas.search.loop import search
+from enas.search import search
 from conftest import CONF, compose_config, shared_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,11 +45,11 @@ def test_proxy_vs_random_retrains_the_searched_and_random_architectures(tmp_path
     tiny = ["data=embedded", "space.num_layers=3", "space.out_channels=8", "trainer.max_steps_per_epoch=2",
             "device=cpu"]
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "proxy_vs_random.py"), "--experiment", "macro_cpu_proxy",
+        [sys.executable, "-m", "benchmarks.proxy_vs_random", "--experiment", "macro_cpu_proxy",
          "--train-experiment", "macro_cpu_proxy_retrain", "--random", "2", "--out", str(tmp_path), *tiny,
          "--search-args", "trainer.epochs=1", "controller.train_steps=1", "controller.num_aggregate=2",
          "derive.num_samples=2", "derive.num_batches=1", "derive.top_k=1", "--train-args", "trainer.epochs=1"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300)
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads((tmp_path / "proxy_vs_random.json").read_text())["rows"]
     assert [r["name"] for r in rows] == ["searched", "random0", "random1"]
@@ -71,7 +71,7 @@ def test_ranking_of_a_finished_search_shows_where_the_best_cells_place(tmp_path)
                                    f"benchmark_file={nb201 / 'nb201_accuracies.csv'}"], tmp_path / "run")
     search(cfg)
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "nb201_ranking.py"), "--nb201", str(nb201), "--checkpoint",
+        [sys.executable, "-m", "benchmarks.nb201_ranking", "--nb201", str(nb201), "--checkpoint",
          str(tmp_path / "run"), "--archs", "6", "--device", "cpu", "--out", str(tmp_path / "ranking.json")],
         cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -82,8 +82,7 @@ def test_ranking_of_a_finished_search_shows_where_the_best_cells_place(tmp_path)
 
 
 def test_explain_places_the_truly_best_cell_by_its_shared_weight_loss(capsys):
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from nb201_ranking import explain
+    from benchmarks.nb201_ranking import explain
     from supernet import from_nb201_string
 
     best, worst = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
@@ -100,11 +99,10 @@ def test_explain_places_the_truly_best_cell_by_its_shared_weight_loss(capsys):
 
 
 def test_nb201_report_tells_a_poor_candidate_pool_from_a_poor_final_pick(tmp_path):
-    """``nb201.py --report``: the best cell derive's policy proposed, how many of its candidates are in the
+    """``benchmarks.nb201 --report``: the best cell derive's policy proposed, how many of its candidates are in the
     top 10%, and the best of the finalists, each looked up in the benchmark."""
     nb201 = shared_data("nasbench201")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from nb201 import report
+    from benchmarks.nb201 import report
     from enas.report.benchmark import NB201Table
     from supernet import from_nb201_string
 
@@ -134,10 +132,10 @@ def test_nb201_report_tells_a_poor_candidate_pool_from_a_poor_final_pick(tmp_pat
 
 
 def test_nb201_benchmark_runs_each_method_and_tabulates_its_runs(tmp_path):
-    """``nb201.py`` end to end on a tiny budget: one search per method through ``search()``, each looked
+    """``benchmarks.nb201`` end to end on a tiny budget: one search per method through ``search()``, each looked
     up in the benchmark, and a table that ``--report`` can rebuild from what the run wrote."""
     cifar, nb201 = shared_data("cifar10"), shared_data("nasbench201")
-    script = [sys.executable, str(ROOT / "benchmarks" / "nb201.py"), "--nb201", str(nb201)]
+    script = [sys.executable, "-m", "benchmarks.nb201", "--nb201", str(nb201)]
     tiny = ["debug=cpu_tiny", "space.C=4", "trainer.epochs=1", "trainer.warmup_epochs=0", "derive.num_samples=3"]
     proc = subprocess.run([*script, "--cifar", str(cifar), "--methods", "enas", "random", "zero_cost", "--seeds", "5",
                            "--out", str(tmp_path), *tiny, "proxies.space.N=1"], cwd=ROOT, capture_output=True,
@@ -158,14 +156,14 @@ def test_nb201_benchmark_runs_each_method_and_tabulates_its_runs(tmp_path):
     assert "enas     mean" in reported.stdout and "random   mean" in reported.stdout
     assert "zero_cost mean" in reported.stdout
     # the ablation of a training-free run has no rule that needs the (untrained) shared weights
-    ablation = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "nb201_pick.py"), "--nb201", str(nb201),
+    ablation = subprocess.run([sys.executable, "-m", "benchmarks.analysis", "pick", "--nb201", str(nb201),
                                str(tmp_path / "zero_cost_seed5")], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert ablation.returncode == 0, ablation.stderr[-3000:]
     rules = [line.split()[0] for line in ablation.stdout.split("within the candidates):\n", 1)[1].splitlines() if line]
     assert "az_nas" in rules and "params" in rules and not {"shared", "additive", "predictor"} & set(rules)
     assert rows[0]["cell"] in reported.stdout
-    # nb201_short_train.py replays derive.select=short_train on the same runs, curves cached for a rerun
-    replay = [sys.executable, str(ROOT / "benchmarks" / "nb201_short_train.py"), "--nb201", str(nb201), str(tmp_path),
+    # `analysis short-train` replays derive.select=short_train on the same runs, curves cached for a rerun
+    replay = [sys.executable, "-m", "benchmarks.analysis", "short-train", "--nb201", str(nb201), str(tmp_path),
               "--finalists", "2", "--epochs", "1", "--train-subset", "64", "--cache", str(tmp_path / "curves.json")]
     first = subprocess.run(replay, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -177,10 +175,10 @@ def test_nb201_benchmark_runs_each_method_and_tabulates_its_runs(tmp_path):
 
 
 def test_nb201_pick_replays_final_pick_rules_on_derive_candidates(tmp_path):
-    """``nb201_pick.py``: each rule picks among the same candidates derive scored, looked up in the benchmark."""
+    """``analysis pick``: each rule picks among the same candidates derive scored, looked up in the benchmark."""
     nb201 = shared_data("nasbench201")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from nb201_pick import replay, run_dirs
+    from benchmarks._common import run_dirs
+    from benchmarks.analysis.pick import replay
     from enas.report.benchmark import NB201Table
     from supernet import from_nb201_string
 
@@ -234,8 +232,7 @@ def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp
     """Each signal column of derive_candidates.csv becomes a rule with its tau within the candidates; the
     strategy's and the uniform candidates are also judged apart; --baseline adds the no-search rows."""
     nb201 = shared_data("nasbench201")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from nb201_pick import no_search, replay_with_tau
+    from benchmarks.analysis.pick import no_search, replay_with_tau
     from enas.report.benchmark import NB201Table
     from supernet import from_nb201_string
 
@@ -272,7 +269,7 @@ def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp
     pool = [{"arch_str": c, "acc": a, "zico": z, "params": p} for c, a, z, p in zip(cells, acc, [4, 1, 3, 2], [9, 5, 2, 1])]
     assert no_search(pool, "zico", 4, seed=0) == acc[0]
     assert no_search(pool, "params", 1, seed=0) in acc
-    from nb201_pick import baseline_signals
+    from benchmarks.analysis.pick import baseline_signals
     assert baseline_signals(pool) == ["zico", "params"]  # AZ-NAS needs its four parts in the pool
     parts = {"expressivity": [4, 1, 3, 2], "progressivity": [4, 1, 2, 3], "trainability": [4, 2, 3, 1],
              "flops": [4, 2, 3, 1]}  # cell 0 (the largest too) best on each part
@@ -281,7 +278,7 @@ def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp
     assert no_search(pool, "az_nas", 4, seed=0) == no_search(pool, "az_nas_params", 4, seed=0) == acc[0]
     # the run's candidates rescored by the file (another seed): the file's AZ-NAS pick, and how the two
     # scorings agree part by part; a file that misses a candidate cannot rescore the run
-    from nb201_pick import rescored
+    from benchmarks.analysis.pick import rescored
     by_arch = {row["arch_str"]: row for row in pool}
     reversed_parts = [{"arch": from_nb201_string(c), **{k: -float(v[i]) for k, v in parts.items()}}
                       for i, c in enumerate(cells)]
@@ -292,13 +289,12 @@ def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp
 
 
 def test_zero_cost_whole_space_shards_partition_the_space_and_merge_back(tmp_path):
-    """zero_cost.py --all --shard k/N: the shards split every cell of the space once, in one seeded order;
+    """benchmarks.zero_cost --all --shard k/N: the shards split every cell of the space once, in one seeded order;
     --report merges their files, refuses files of different scorings, and adds the combinations only
     when their parts were scored."""
     nb201 = shared_data("nasbench201")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from _common import load_scores
-    from zero_cost import cells_to_score, scored_signals, with_combinations
+    from benchmarks._common import load_scores, with_combinations
+    from benchmarks.zero_cost import cells_to_score, scored_signals
     import supernet as S
     from enas.report.benchmark import NB201Table
 
@@ -338,10 +334,9 @@ def test_zero_cost_whole_space_shards_partition_the_space_and_merge_back(tmp_pat
 
 def test_shipped_whole_space_scores_cover_the_benchmark_and_rank_like_the_readme_says():
     """benchmarks/data's AZ-NAS scores: every NB201 cell once, its accuracy as in the table, and the
-    whole-space Kendall tau the README reports (params 0.578, AZ-NAS 0.706)."""
+    whole-space Kendall tau docs/results.md reports (params 0.578, AZ-NAS 0.706)."""
     nb201 = shared_data("nasbench201")
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from _common import load_scores, with_combinations
+    from benchmarks._common import load_scores, with_combinations
     from enas.report.benchmark import NB201Table
     from enas.predictors.ranking import kendall_tau
 
@@ -360,7 +355,7 @@ def test_default_groups_hold_no_second_copy_of_the_schema_defaults():
     enas/config.py, so the Python API and the command line cannot drift apart."""
     from dataclasses import asdict
     from omegaconf import OmegaConf
-    from enas.config.schema import ControllerConfig, TrainerConfig
+    from enas.config import ControllerConfig, TrainerConfig
 
     cfg = compose_config("search", ["~experiment"])  # without quickstart: the default groups alone
     assert OmegaConf.to_container(cfg.trainer) == asdict(TrainerConfig())
@@ -370,12 +365,11 @@ def test_default_groups_hold_no_second_copy_of_the_schema_defaults():
 
 
 def test_every_league_table_method_composes_and_is_checked(monkeypatch):
-    """`nb201.py --methods ...`: each method's own overrides compose with the proxy experiment and pass
+    """`benchmarks.nb201 --methods ...`: each method's own overrides compose with the proxy experiment and pass
     the value checks (a misspelt key would only fail hours into a league table otherwise)."""
-    from enas.config.checks import validate_values
+    from enas.config import validate_values
 
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    from nb201 import METHOD_OVERRIDES, collapsed, run_overrides
+    from benchmarks.nb201 import METHOD_OVERRIDES, collapsed, run_overrides
 
     for method in METHOD_OVERRIDES:
         overrides = run_overrides(method, "nb201_cpu_proxy_budget", 0, Path("out"), ["trainer.epochs=110"])
@@ -392,14 +386,13 @@ def test_every_league_table_method_composes_and_is_checked(monkeypatch):
 
 
 def test_policy_pool_draws_from_the_policy_and_lets_az_nas_pick_among_the_distinct_cells(tmp_path):
-    """nb201_policy_pool.py (no table needed here): a one-hot policy draws one cell however many times it
+    """`analysis policy-pool` (no table needed here): a one-hot policy draws one cell however many times it
     draws, and AZ-NAS's pick among it is that cell; a high temperature spreads the same policy over many
     cells; average ranks agree with enas.predictors.ranking.ranks (ties, -inf as the worst)."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
     import numpy as np
-    from _common import load_scores
+    from benchmarks._common import average_ranks, load_scores
+    from benchmarks.analysis.policy_pool import ScoredSpace, compare
     from enas.predictors.ranking import ranks
-    from nb201_policy_pool import ScoredSpace, average_ranks, compare
     from supernet import from_nb201_string
 
     values = [3.0, -np.inf, 1.0, 3.0, 2.0, 1.0]
@@ -424,8 +417,8 @@ def test_policy_pool_draws_from_the_policy_and_lets_az_nas_pick_among_the_distin
 
 def test_proxy_seeds_averages_each_parts_ranks_and_compares_at_equal_cost():
     """Two scorings' mean ranks outvote one seed's outlier; the same-cost rule scores half the pool."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from nb201_proxy_seeds import az_nas_pick, compare, paired_scores
+    from benchmarks._common import az_nas_pick, paired_scores
+    from benchmarks.analysis.proxy_seeds import compare
 
     acc = np.arange(8, dtype=np.float64)  # cell i's benchmark accuracy is i: cell 7 is the best
     truthful = np.repeat(acc[:, None], 4, axis=1)
@@ -449,11 +442,11 @@ def test_proxy_seeds_averages_each_parts_ranks_and_compares_at_equal_cost():
 
 
 def test_trained_proxies_score_the_candidates_on_the_trained_supernet_and_on_a_fresh_one(tmp_path):
-    """nb201_trained_proxies.py: the `trained` set reads the run's checkpoint (training changes the scores),
+    """`analysis trained-proxies`: the `trained` set reads the run's checkpoint (training changes the scores),
     `init` is a fresh network of the same size (deterministic for the run's seed), `shipped` is what derive
     recorded; each set's pick is the argmax of AZ-NAS's log-rank sum, and its tau is against the truth given."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from nb201_trained_proxies import PARTS, measure, score_sets, unique_candidates
+    from benchmarks._common import distinct_candidates as unique_candidates
+    from benchmarks.analysis.trained_proxies import PARTS, measure, score_sets
 
     search(compose_config("search", ["experiment=nb201_cpu_proxy", "data=embedded", "debug=cpu_tiny", "space.C=4",
                                      "proxies.space.C=4", "proxies.space.N=1", "benchmark=null",
@@ -472,10 +465,9 @@ def test_trained_proxies_score_the_candidates_on_the_trained_supernet_and_on_a_f
 
 
 def test_proxy_size_gives_the_cheaper_network_more_cells_at_the_same_cost():
-    """nb201_proxy_size.py: the small network's pool is the large one's scaled by the cost ratio (at most the
+    """`analysis proxy-size`: the small network's pool is the large one's scaled by the cost ratio (at most the
     space), drawn as a superset of the same permutation, so with truthful scores its pick is never worse."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from nb201_proxy_size import compare, seconds_per_cell
+    from benchmarks.analysis.proxy_size import compare, seconds_per_cell
 
     acc = np.arange(8, dtype=np.float64)  # cell i's benchmark accuracy is i
     truthful = np.repeat(acc[:, None], 4, axis=1)
@@ -496,11 +488,10 @@ def test_proxy_size_gives_the_cheaper_network_more_cells_at_the_same_cost():
 
 
 def test_finalists_ranks_az_nas_best_few_by_each_signal_and_reads_runs_the_same_way(tmp_path):
-    """nb201_finalists.py: the finalists are AZ-NAS's K best of each pool; a perfect signal picks the best of
+    """`analysis finalists`: the finalists are AZ-NAS's K best of each pool; a perfect signal picks the best of
     them with tau 1, AZ-NAS's first choice is its own top; within a run, only AZ-NAS's K best candidates
     (each distinct cell once) are ranked by the shared-weight score, params and the 12-epoch column."""
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    from nb201_finalists import finalist_picks, run_finalists
+    from benchmarks.analysis.finalists import finalist_picks, run_finalists
 
     acc = np.arange(10, dtype=np.float64)
     parts = np.repeat(-acc[:, None], 4, axis=1)  # AZ-NAS ranks the space upside down: its finalists are the worst
@@ -540,3 +531,4 @@ def test_finalists_ranks_az_nas_best_few_by_each_signal_and_reads_runs_the_same_
     assert got["K=2 params"][0][0] == acc[cells[0]]
     assert got["K=2 shared"][0][1] == pytest.approx(-1.0 if acc[cells[0]] > acc[cells[1]] else 1.0)
     assert got["az_nas"][0][2] == table.quantile(5)  # no budget: the whole space's top 5%
+

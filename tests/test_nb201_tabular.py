@@ -1,18 +1,14 @@
-"""benchmarks/nb201_tabular.py: the table as arrays, the best-by-fitness pick per budget, a short run."""
+"""benchmarks.nb201_tabular: the table as arrays, the best-by-fitness pick per budget, a short run."""
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import supernet as S
+from benchmarks import nb201_tabular
 from enas.report.benchmark import NB201Table
 
 from conftest import shared_data
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import nb201_tabular  # noqa: E402
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 

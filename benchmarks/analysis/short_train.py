@@ -1,28 +1,31 @@
-"""Would short training pick better? `derive.select=short_train` replayed on finished NAS-Bench-201 searches.
+"""Would short training pick better? ``derive.select=short_train`` replayed on finished NAS-Bench-201 searches.
 
-For each run folder (or ``--out`` folder of ``nb201.py``), the ``--finalists`` best of derive's candidates
-by ``--rank-by`` (``az_nas``: the log-rank sum of its four signals, recomputed from the CSV) go through
-successive halving (`enas.short_train`): trained from scratch at the run's proxy size on its search-train
-split, scored on its validation split, the best 1/eta kept each round. The table gives, per run, the
-benchmark accuracy of the cell halving keeps beside the cell ``--rank-by`` alone picks and the best
-finalist (what a perfect short training could reach), and the Kendall tau of the short-trained validation
-score against the benchmark within the finalists, at every rung.
+For each run folder (or ``--out`` folder of ``benchmarks.nb201``), the ``--finalists`` best of derive's
+candidates by ``--rank-by`` (``az_nas``: the log-rank sum of its four signals, recomputed from the CSV) go
+through successive halving (`enas.search.halve`): trained from scratch at the run's proxy size on its
+search-train split, scored on its validation split, the best 1/eta kept each round. The table gives, per
+run, the benchmark accuracy of the cell halving keeps beside the cell ``--rank-by`` alone picks and the
+best finalist (what a perfect short training could reach), and the Kendall tau of the short-trained
+validation score against the benchmark within the finalists, at every rung.
 
 Every distinct finalist is trained once, alone, for the longest budget (its learning curve: the validation
 score at every rung), and the halving is replayed from those curves: a survivor of successive halving
 trains under the same one cosine schedule, so many runs' finalists cost one training each. The curves use
 the first run's data and one seed for all, so a replay estimates what each run's own derive would keep
-(there, data order and initialisation come from the run's random stream). ``--cache`` keeps the curves between calls.
+(there, data order and initialisation come from the run's random stream). ``--cache`` keeps the curves
+between calls, so a rerun trains nothing.
 
-    python benchmarks/nb201_short_train.py --nb201 ../shared/data/nasbench201 outputs/nb201_s0 outputs/nb201_s1 \
-        --finalists 4 --epochs 8 --eta 4 --cache short_train_curves.json      # the rule nb201_cpu_proxy ships
+    python -m benchmarks.analysis short-train --nb201 data/nasbench201 outputs/nb201_benchmark \
+        --finalists 4 --epochs 8 --eta 4 --cache short_train_curves.json      # nb201_cpu_proxy's derive.short_train
+
+Prints the per-run table, then per rule the mean +- std, min and top-5% count over runs, and the mean tau
+after each rung. Runtime: about 60-90 s per finalist for 8 epochs at the proxy's size (C=8, N=1, 10k
+images) on 2 CPU cores.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
-import sys
 import time
 from pathlib import Path
 from typing import Dict, List
@@ -30,15 +33,11 @@ from typing import Dict, List
 import torch
 from omegaconf import OmegaConf
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import supernet  # noqa: E402
-from enas.search.build import build_short_train  # noqa: E402
-from enas.report.benchmark import NB201Table  # noqa: E402
-from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum  # noqa: E402
-from enas.search.short_train import halve  # noqa: E402
-from enas.tasks.image import build_task  # noqa: E402
-from nb201_pick import load_candidates, run_budget, run_config, run_dirs  # noqa: E402
+import supernet
+from benchmarks._common import (add_nb201_argument, built_search, load_candidates, nb201_table, run_budget, run_config,
+                                run_dirs, top5_within)
+from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum
+from enas.search import build_short_train, halve
 
 
 def finalists(run_dir: Path, rank_by: str, count: int) -> List[Dict]:
@@ -54,31 +53,30 @@ def finalists(run_dir: Path, rank_by: str, count: int) -> List[Dict]:
 
 def halving_for(run_dir: Path, finalists_: int, epochs: int, eta: int, train_subset, lr: float,
                 device: torch.device):
-    """The run's own successive halving (`enas.assemble.build_short_train`) with these settings."""
+    """The run's own successive halving (`enas.search.build_short_train`) with these settings."""
     cfg = run_config(run_dir)
     cfg.derive.select = "short_train"
     cfg.derive.short_train = OmegaConf.create({"finalists": finalists_, "epochs": epochs, "eta": eta,
                                                "train_subset": train_subset, "lr": lr, "space": {}})
     cfg.trainer.progress = False
-    task, _ = build_task(cfg, device, "search")
-    space = OmegaConf.to_container(cfg.space, resolve=True)
-    return build_short_train(cfg, cfg.derive, {"name": space.pop("name"), "kwargs": space}, task, device)
+    return build_short_train(built_search(cfg, device), cfg.derive)
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def add_arguments(p):
     p.add_argument("runs", nargs="+", type=Path, help="search run folders, or folders of them")
-    p.add_argument("--nb201", required=True, help="folder with nb201_accuracies.csv")
+    add_nb201_argument(p)
     p.add_argument("--rank-by", default="az_nas", help="the signal that chooses the finalists (a CSV column)")
-    # defaults: the rule measured in benchmarks/README.md ("Short training"), one round of 8 epochs over 4
+    # defaults: nb201_cpu_proxy's derive.short_train, one round of 8 epochs over 4
     p.add_argument("--finalists", type=int, default=4)
     p.add_argument("--epochs", type=int, default=8, help="epochs of the first round (times eta each round)")
     p.add_argument("--eta", type=int, default=4, help="keep 1/eta each round (eta >= finalists: one round)")
     p.add_argument("--train-subset", type=int, default=None, help="search-train images (default: the run's)")
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--cache", type=Path, help="JSON of learning curves, read and extended")
-    args = p.parse_args()
-    table = NB201Table(str(Path(args.nb201) / "nb201_accuracies.csv"))
+
+
+def run(args):
+    table = nb201_table(args.nb201)
     runs = run_dirs(args.runs)
     device = torch.device("cpu")
     halving = halving_for(runs[0], args.finalists, args.epochs, args.eta, args.train_subset, args.lr, device)
@@ -89,7 +87,7 @@ def main():
     rungs = [str(r) for r in halving.rungs]
     cache = json.loads(args.cache.read_text()) if args.cache and args.cache.is_file() else {}
     curves = cache.setdefault(setting, {})
-    per_run = {run: finalists(run, args.rank_by, args.finalists) for run in runs}
+    per_run = {run_dir: finalists(run_dir, args.rank_by, args.finalists) for run_dir in runs}
     pending = list(dict.fromkeys(key for archs in per_run.values() for key in map(supernet.to_nb201_string, archs)
                                  if not set(rungs) <= set(curves.get(key, {}))))
     print(f"# {setting}: {len(pending)} finalists to train, compared after {', '.join(rungs)} epochs", flush=True)
@@ -104,19 +102,18 @@ def main():
             tmp.write_text(json.dumps(cache, indent=1))
             tmp.replace(args.cache)
     rows = {}
-    for run, archs in per_run.items():
+    for run_dir, archs in per_run.items():
         keys = [supernet.to_nb201_string(a) for a in archs]
         truth = [table.lookup(k)["cifar10_test_acc"] for k in keys]
         winner = halve(len(keys), lambda i, r: curves[keys[i]][rungs[r]], halving.rounds, args.eta)
-        budget = run_budget(run)
-        top5 = table.quantile(5, values=table.within_budget(budget) if budget is not None else None)
-        rows[run] = {"short_train": truth[winner], args.rank_by: truth[0], "best finalist": max(truth), "top5": top5,
-                     **{f"tau@{r}": kendall_tau([curves[k][r] for k in keys], truth) for r in rungs}}
+        rows[run_dir] = {"short_train": truth[winner], args.rank_by: truth[0], "best finalist": max(truth),
+                         "top5": top5_within(table, run_budget(run_dir)),
+                         **{f"tau@{r}": kendall_tau([curves[k][r] for k in keys], truth) for r in rungs}}
     cols = ["short_train", args.rank_by, "best finalist", *[f"tau@{r}" for r in rungs]]
     width = max(len(str(r)) for r in rows)
     print(f"\n{'run':{width}} " + " ".join(f"{c:>13}" for c in cols))
-    for run, row in rows.items():
-        print(f"{str(run):{width}} " + " ".join(f"{row[c]:13.2f}" for c in cols))
+    for run_dir, row in rows.items():
+        print(f"{str(run_dir):{width}} " + " ".join(f"{row[c]:13.2f}" for c in cols))
     print(f"\nover {len(rows)} runs (CIFAR-10 test accuracy of the pick: mean +- std, min, in the top 5%):")
     for c in cols[:3]:
         accs = [row[c] for row in rows.values()]
@@ -129,7 +126,3 @@ def main():
     if pending:
         print(f"  {(time.time() - began) / len(pending):.0f} s per finalist's curve ({rungs[-1]} epochs, "
               f"{torch.get_num_threads()} threads)")
-
-
-if __name__ == "__main__":
-    main()
