@@ -532,3 +532,63 @@ def test_finalists_ranks_az_nas_best_few_by_each_signal_and_reads_runs_the_same_
     assert got["K=2 shared"][0][1] == pytest.approx(-1.0 if acc[cells[0]] > acc[cells[1]] else 1.0)
     assert got["az_nas"][0][2] == table.quantile(5)  # no budget: the whole space's top 5%
 
+
+def test_benchmarks_is_a_package_whose_scripts_import_no_analysis():
+    """Scripts run as modules (``python -m benchmarks.<name>``): no sys.path edits, and a reproduction script
+    takes shared helpers from `benchmarks._common`, never from an analysis."""
+    for path in (ROOT / "benchmarks").rglob("*.py"):
+        text = path.read_text()
+        assert "sys.path" not in text, path
+        if path.parent.name == "benchmarks":
+            assert "from benchmarks.analysis" not in text and "from .analysis" not in text, path
+
+
+def test_analysis_entry_point_dispatches_every_subcommand(capsys):
+    """``python -m benchmarks.analysis <subcommand>``: one subcommand per analysis, each with its --help."""
+    from benchmarks.analysis.__main__ import SUBCOMMANDS, main
+
+    assert list(SUBCOMMANDS) == ["pick", "policy-pool", "proxy-seeds", "proxy-size", "trained-proxies", "finalists",
+                                 "short-train"]
+    for argv in (["--help"], *([name, "--help"] for name in SUBCOMMANDS)):
+        with pytest.raises(SystemExit) as done:
+            main(argv)
+        assert done.value.code == 0, argv
+    assert "--nb201" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as done:
+        main(["pick", "run", "--cost", "az_nas"])  # name=seconds, not a name alone
+    assert done.value.code == 2 and "takes name=seconds" in capsys.readouterr().err
+
+
+def test_score_file_analyses_run_end_to_end_on_the_shipped_scores(tmp_path, capsys):
+    """`finalists`, `proxy-seeds`, `proxy-size` and `policy-pool` through the entry point, on the shipped
+    whole-space scores and small score files cut from it: each prints one line per rule."""
+    nb201 = shared_data("nasbench201")
+    from benchmarks._common import SHIPPED, load_scores
+    from benchmarks.analysis.__main__ import main
+    from supernet import from_nb201_string
+
+    saved = load_scores([SHIPPED])
+    for name, scoring in (("seed1", {"seed": 1}), ("small", {"C": 8, "N": 1, "seconds_per_cell": {"az_nas": 0.1}})):
+        (tmp_path / f"{name}.json").write_text(json.dumps({**saved, "rows": saved["rows"][:300], **scoring}))
+    main(["finalists", "--nb201", str(nb201), "--sizes", "100", "--finalists", "4", "--noise", "0.2", "--pools", "3"])
+    out = capsys.readouterr().out
+    assert all(f"N=100 {rule}" in out for rule in ("az_nas", "K=4 12ep", "K=4 noise 0.2", "K=4 best"))
+    main(["proxy-seeds", "--nb201", str(nb201), "--second", str(tmp_path / "seed1.json"), "--sizes", "100",
+          "--pools", "3"])
+    out = capsys.readouterr().out
+    assert "seeds 0 and 1 among 300 cells" in out and "two seeds, N=50 (same cost)" in out
+    main(["proxy-size", "--nb201", str(nb201), "--small", str(tmp_path / "small.json"), "--cost", "large=0.2",
+          "--sizes", "100", "--pools", "3"])
+    out = capsys.readouterr().out
+    assert "2.0 cells in the time of one" in out and "small, N=200 (same cost)" in out
+    run = tmp_path / "runs" / "enas_seed0"
+    run.mkdir(parents=True)
+    (run / "derive_candidates.csv").write_text("rank,architecture\n")
+    options = ["none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3"]
+    labels = sorted(from_nb201_string(saved["rows"][0]["arch_str"]))
+    (run / "policy.jsonl").write_text(json.dumps(
+        {"decisions": {label: {"options": options, "probs": [0.2] * 5} for label in labels}}) + "\n")
+    main(["policy-pool", "--nb201", str(nb201), str(tmp_path / "runs"), "--draws", "50", "--temperatures", "1",
+          "--reps", "2"])
+    out = capsys.readouterr().out
+    assert "(1 runs x 2 pools" in out and "T=1 N=50" in out and "uniform N=50" in out
