@@ -35,7 +35,7 @@ SETTINGS = ["debug=cpu_tiny", "space.num_layers=1", "space.out_channels=8", "spa
 
 
 def command(out: Path, resume: bool):
-    return [sys.executable, "-m", "enas.search", *SETTINGS, f"output_dir={out}", f"hydra.run.dir={out}"] + (
+    return [sys.executable, "-m", "enas", "search", *SETTINGS, f"output_dir={out}", f"hydra.run.dir={out}"] + (
         [f"resume={out}"] if resume else [])
 
 

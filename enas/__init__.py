@@ -4,28 +4,23 @@ Works from a space's decision list alone (`supernet.decisions`), so any supernet
 `supernet.LayerChoice` / `supernet.InputChoice` can be searched. The command line is in `enas.cli`.
 
 The public names load on first use (PEP 562): importing the package imports none of its modules, so
-``python -m enas.search`` runs ``enas.search`` once, as ``__main__``, instead of after the package had
-already imported it (runpy's "found in sys.modules" RuntimeWarning).
+``python -m enas search`` runs ``enas/__main__.py`` without importing every module first, and a script that
+imports one sub-package pays for that one only.
 """
 from importlib import import_module
 
 _PUBLIC = {
-    "SimpleTask": "api", "search_model": "api",
-    "Controller": "policies.base", "Samples": "policies.base", "DecisionPolicy": "policies.base",
-    "TransformerController": "policies.transformer",
-    "derive": "search.derive", "describe_architecture": "search.derive",
-    "EMABaseline": "policies.reinforce", "controller_step": "policies.reinforce", "reinforce_loss": "policies.reinforce",
-    "ENASStrategy": "strategies.base", "RandomStrategy": "strategies.base", "create_strategy": "strategies.base",
-    "RegularizedEvolution": "strategies.regularized_evolution", "EvolutionStrategy": "strategies.evolution",
-    "DARTSStrategy": "strategies.differentiable", "GDASStrategy": "strategies.differentiable",
-    "shared_weights_step": "search.training", "train_epoch": "search.training",
+    "SimpleTask": "tasks", "Task": "tasks", "search_model": "api",
+    "Controller": "policies", "Samples": "policies", "DecisionPolicy": "policies", "TransformerController": "policies",
+    "EMABaseline": "policies", "controller_step": "policies", "reinforce_loss": "policies",
+    "Strategy": "strategies", "ENASStrategy": "strategies", "RandomStrategy": "strategies",
+    "create_strategy": "strategies", "RegularizedEvolution": "strategies", "EvolutionStrategy": "strategies",
+    "DARTSStrategy": "strategies", "GDASStrategy": "strategies",
+    "derive": "search", "describe_architecture": "search", "shared_weights_step": "search",
+    "train_epoch": "search",
 }
 
-__all__ = [
-    "Controller", "Samples", "DecisionPolicy", "TransformerController", "EMABaseline", "controller_step", "reinforce_loss", "ENASStrategy", "RandomStrategy",
-    "create_strategy", "derive", "describe_architecture", "shared_weights_step", "train_epoch", "SimpleTask",
-    "search_model", "RegularizedEvolution", "EvolutionStrategy", "DARTSStrategy", "GDASStrategy",
-]
+__all__ = list(_PUBLIC)
 
 
 def __getattr__(name: str):

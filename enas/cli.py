@@ -1,9 +1,9 @@
 """Command-line entry points: thin ``@hydra.main`` wrappers around `search`, `retrain`, `derive_checkpoint`.
 
-    enas-search [overrides]      python -m enas.search [overrides]
-    enas-train architecture=...  python -m enas.train architecture=...
-    enas-derive checkpoint=...   python -m enas.derive checkpoint=...
-    enas-report <run or multirun folder>   python -m enas.report <folder>
+    enas-search [overrides]                python -m enas search [overrides]
+    enas-train architecture=...            python -m enas train architecture=...
+    enas-derive checkpoint=...             python -m enas derive checkpoint=...
+    enas-report <run or multirun folder>   python -m enas report <folder>
 
 Configs live in the repository's ``conf/`` (install with ``pip install -e .``).
 
@@ -25,9 +25,11 @@ from typing import Callable, Optional
 import hydra
 from omegaconf import DictConfig
 
-from .config.schema import register_configs
+from .config import register_configs
 from .report.auto import write_report_after_run
 from .runs.process import prepare_process
+from .search import derive_checkpoint, retrain, search
+from .search.objective import objective_value
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = str(ROOT / "conf")
@@ -82,9 +84,6 @@ def input_errors_in_one_line(prog: str) -> Callable:
 @input_errors_in_one_line("enas-search")
 def search_main(cfg: DictConfig) -> float:
     """Returns the search's objective (``objective=`` in the config) for Hydra's sweepers (Optuna)."""
-    from .search.objective import objective_value
-    from .search.loop import search
-
     prepare_process(cfg)
     result = search(cfg)
     if result:
@@ -96,8 +95,6 @@ def search_main(cfg: DictConfig) -> float:
 @input_errors_in_one_line("enas-train")
 def train_main(cfg: DictConfig) -> float:
     """Returns the test accuracy (or the text task's test score) of the retrained child."""
-    from .search.retrain import retrain
-
     prepare_process(cfg)
     result = retrain(cfg)
     if result.get("out_dir"):
@@ -108,7 +105,5 @@ def train_main(cfg: DictConfig) -> float:
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="derive")
 @input_errors_in_one_line("enas-derive")
 def derive_main(cfg: DictConfig) -> None:
-    from .search.derive_checkpoint import derive_checkpoint
-
     prepare_process(cfg)
     derive_checkpoint(cfg)

@@ -9,7 +9,7 @@ from ._registry import create_space, list_spaces, register_space, space_kwargs
 from .choices import ChosenInputs, InputChoice, LayerChoice, chosen_module
 from .ops import OPS, is_zero
 from .space import (
-    ArchitectureError, Decision, activate, choices_of, count_architectures, decisions, load_architecture,
+    ArchitectureError, Decision, activate, architecture_key, choices_of, count_architectures, decisions, load_architecture,
     random_architecture, save_architecture, validate_architecture,
 )
 from .standalone import count_parameters, freeze, use_running_stats
@@ -19,7 +19,7 @@ from .spaces.nb201 import from_nb201_string, to_nb201_string  # noqa: E402
 
 __all__ = [
     "LayerChoice", "InputChoice", "ChosenInputs", "chosen_module", "Decision", "ArchitectureError",
-    "decisions", "activate", "validate_architecture", "random_architecture", "count_architectures",
+    "decisions", "activate", "architecture_key", "validate_architecture", "random_architecture", "count_architectures",
     "save_architecture", "load_architecture", "choices_of", "freeze", "use_running_stats", "count_parameters",
     "register_space", "create_space", "list_spaces", "space_kwargs", "OPS", "is_zero",
     "to_nb201_string", "from_nb201_string", "activate_weighted", "activate_sampled", "check_relaxable",

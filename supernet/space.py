@@ -23,7 +23,7 @@ from torch import nn
 from .choices import InputChoice, LayerChoice
 
 __all__ = [
-    "Decision", "ArchitectureError", "decisions", "activate", "validate_architecture",
+    "Decision", "ArchitectureError", "decisions", "activate", "architecture_key", "validate_architecture",
     "random_architecture", "count_architectures", "save_architecture", "load_architecture", "choices_of",
 ]
 
@@ -169,6 +169,12 @@ def activate(model: nn.Module, arch: Mapping) -> Architecture:
             else:
                 module.active = tuple(value)
     return arch
+
+
+def architecture_key(arch: Mapping) -> str:
+    """One string per architecture (its JSON with sorted labels): the key under which code that compares,
+    caches or deduplicates architectures files them."""
+    return json.dumps(arch, sort_keys=True)
 
 
 def random_architecture(space: Union[nn.Module, Iterable[Decision]], rng: Optional[random.Random] = None) -> Architecture:

@@ -6,7 +6,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 
-from enas.config.schema import register_configs
+from enas.config import register_configs
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

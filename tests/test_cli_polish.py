@@ -14,7 +14,7 @@ from conftest import CONF, compose_config
 
 
 def test_python_m_enas_search_raises_no_runpy_warning(tmp_path):
-    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "enas.search", "--help"],
+    done = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", "enas", "search", "--help"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "found in sys.modules" not in done.stderr

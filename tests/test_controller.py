@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 import supernet as S
-from enas.policies.base import Controller
-from enas.policies.reinforce import EMABaseline, controller_step, reinforce_loss
+from enas.policies import Controller
+from enas.policies import EMABaseline, controller_step, reinforce_loss
 
 
 class ToySpace(nn.Module):

@@ -10,11 +10,12 @@ import torch.nn.functional as F
 import supernet as S
 from enas.policies.actor_critic import ValueCritic, actor_critic_step
 from enas.report.benchmark import NB201Table
-from enas.policies.base import Controller
-from enas.policies.registry import PolicyUpdate, create_controller
+from enas.policies import Controller
+from enas.config import ALGORITHMS as ALGORITHMS_CONFIG, CONTROLLER_KINDS as CONTROLLER_KINDS_CONFIG, ControllerConfig
+from enas.policies import ALGORITHMS, CONTROLLER_KINDS, PolicyUpdate, create_controller
 from enas.policies.ppo import ppo_clipped_loss, ppo_step
-from enas.policies.reinforce import EMABaseline
-from enas.search.loop import search
+from enas.policies import EMABaseline
+from enas.search import search
 from enas.policies.transformer import CausalBlock, TransformerController
 
 from conftest import TINY_SEARCH, compose_config, nb201_table_reward, shared_data, straight_and_resumed
@@ -95,10 +96,15 @@ def test_transformer_parameter_count_is_comparable_to_the_lstm(space, lstm, expe
 def test_unknown_kind_and_algorithm_name_the_choices():
     decs = S.decisions(ToySpace())
     with pytest.raises(ValueError, match="controller.kind='gru'.*lstm, transformer"):
-        create_controller("gru", decs)
+        create_controller(decs, ControllerConfig(kind="gru"))
     controller = Controller(decs, lstm_size=8)
     with pytest.raises(ValueError, match="controller.algorithm='a2c'.*reinforce, actor_critic, ppo"):
-        PolicyUpdate("a2c", controller, torch.optim.Adam(controller.parameters()), EMABaseline())
+        PolicyUpdate(controller, ControllerConfig(algorithm="a2c"))
+
+
+def test_the_config_names_the_registries_kinds_and_algorithms():
+    """The config's allowed names (checked before a run starts) are the policies' registry, not a copy of it."""
+    assert set(CONTROLLER_KINDS_CONFIG) == set(CONTROLLER_KINDS) and set(ALGORITHMS_CONFIG) == set(ALGORITHMS)
 
 
 def _p_option_c(controller):
@@ -111,12 +117,13 @@ def _p_option_c(controller):
                                              ("transformer", "ppo")])
 def test_updates_move_the_policy_toward_a_rewarded_choice(kind, algorithm):
     torch.manual_seed(1)
-    controller = create_controller(kind, S.decisions(ToySpace()), lstm_size=16, tanh_constant=2.5, op_tanh_reduce=1.0)
-    optimizer = torch.optim.Adam(controller.parameters(), lr=0.02, betas=(0.0, 0.999), eps=1e-3)
-    update = PolicyUpdate(algorithm, controller, optimizer, EMABaseline(0.9), value_lr=0.02)
+    settings = ControllerConfig(kind=kind, algorithm=algorithm, lstm_size=16, tanh_constant=2.5, op_tanh_reduce=1.0,
+                                lr=0.02, baseline_decay=0.9, value_lr=0.02, num_aggregate=8, entropy_weight=1e-4)
+    controller = create_controller(S.decisions(ToySpace()), settings)
+    update = PolicyUpdate(controller, settings)
     start = _p_option_c(controller)
     for _ in range(60):
-        stats = update.step(lambda arch: 1.0 if arch["n0/op"] == "c" else 0.0, 8, 1e-4, 0.0, None)
+        stats = update.step(lambda arch: 1.0 if arch["n0/op"] == "c" else 0.0)
     assert start < 0.4 and _p_option_c(controller) > 0.8, (start, _p_option_c(controller))
     assert 0.5 < stats["reward"] <= 1.0
 
@@ -179,14 +186,15 @@ def test_finds_a_top_one_percent_cell_from_table_rewards(table, kind, algorithm,
     tops = []
     for seed in range(3):
         torch.manual_seed(seed)
-        controller = create_controller(kind, decs, lstm_size=32, lstm_layers=2, temperature=5.0, tanh_constant=2.5,
-                                       op_tanh_reduce=1.0)
-        optimizer = torch.optim.Adam(controller.parameters(), lr=lr, betas=(0.0, 0.999), eps=1e-3)
-        update = PolicyUpdate(algorithm, controller, optimizer, EMABaseline(0.95))
+        settings = ControllerConfig(kind=kind, algorithm=algorithm, lstm_size=32, lstm_layers=2, temperature=5.0,
+                                    tanh_constant=2.5, op_tanh_reduce=1.0, lr=lr, baseline_decay=0.95,
+                                    num_aggregate=10, entropy_weight=1e-4)
+        controller = create_controller(decs, settings)
+        update = PolicyUpdate(controller, settings)
         reward, seen = nb201_table_reward(table)
 
         while len(seen) < 500:
-            update.step(reward, 10, 1e-4, 0.0, None)
+            update.step(reward)
         first, last = statistics.mean(v for v, _ in seen[:50]), statistics.mean(v for v, _ in seen[-50:])
         assert last > first + 5.0, (seed, first, last)
         tops.append(table.top_percent(max(seen)[1]))

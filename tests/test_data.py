@@ -2,8 +2,9 @@
 import pytest
 import torch
 
-from enas.data.cifar10 import Augment, ImageLoader, load_cifar10, search_split
-from enas.search.training import train_epoch
+from enas.data import Augment, ImageLoader, load_cifar10, search_split
+from enas.tasks import Task
+from enas.search import train_epoch
 
 from conftest import shared_data
 
@@ -75,7 +76,7 @@ def test_loader_normalises_once_and_covers_the_split():
     assert abs(loader.x.mean().item()) < 1.0
 
 
-class _NaNTask:
+class _NaNTask(Task):
     steps_per_epoch = 4
 
     def train_batches(self):

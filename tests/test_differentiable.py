@@ -8,10 +8,11 @@ import torch
 from torch import nn
 
 import supernet as S
+from enas.config import DifferentiableConfig
 from enas import SimpleTask, search_model
 from enas.strategies.differentiable import DARTSStrategy, GDASStrategy, beta_decay
-from enas.search.loop import search
-from enas.config.checks import validate_values
+from enas.search import search
+from enas.config import validate_values
 from supernet.ops import Zero
 
 from conftest import TINY_SEARCH, compose_config, straight_and_resumed
@@ -133,7 +134,7 @@ def test_gdas_step_runs_only_the_sampled_op_and_its_gradient_reaches_every_logit
 @pytest.mark.parametrize("cls", [DARTSStrategy, GDASStrategy])
 def test_alpha_moves_toward_the_op_that_lowers_the_validation_loss(cls):
     model, task = Toy(), toy_task()
-    strategy = cls(S.decisions(model), CPU, seed=0, lr=0.05)
+    strategy = cls(S.decisions(model), CPU, seed=0, settings=DifferentiableConfig(lr=0.05))
     before = strategy.policy_probabilities()["op"]
     for _ in range(60):
         strategy.architecture_step(model, task)

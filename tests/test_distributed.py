@@ -10,7 +10,7 @@ import torch.multiprocessing as mp
 
 import supernet as S
 from enas.runs import distributed
-from enas.search.training import shared_weights_step
+from enas.search import shared_weights_step
 
 from conftest import TINY_SEARCH, compose_config
 
@@ -53,7 +53,7 @@ def _steps(rank, world, port, out):
 def _search(rank, world, port, out):
     _env(rank, world, port)
     cfg = compose_config("search", [*TINY_SEARCH, "trainer.epochs=1"], out / "run")
-    from enas.search.loop import search
+    from enas.search import search
 
     result = search(cfg)
     torch.save(result, out / f"search{rank}.pt")
@@ -88,7 +88,7 @@ def _shards(rank, world, port, out):
     controller phase does): each rank records the labels (= image ids) of its shards."""
     _env(rank, world, port)
     distributed.setup(torch.device("cpu"))
-    from enas.data.cifar10 import ImageLoader
+    from enas.data import ImageLoader
 
     loader = ImageLoader(torch.zeros(48, 3, 4, 4, dtype=torch.uint8), torch.arange(48), 8, torch.device("cpu"),
                          seed=3)
@@ -157,7 +157,7 @@ def test_two_processes_equal_one_process_on_the_same_global_batch(tmp_path):
 def _retrain_target(rank, world, port, out):
     _env(rank, world, port)
     from conftest import TINY_MICRO
-    from enas.search.retrain import retrain
+    from enas.search import retrain
 
     cfg = compose_config("train", ["debug=cpu_tiny_train", *TINY_MICRO, f"architecture={out / 'arch.json'}"],
                          out / "train")
@@ -181,8 +181,8 @@ def _scores(rank, world, port, out):
     if world > 1:
         _env(rank, world, port)
         distributed.setup(torch.device("cpu"))
-    from enas.data.cifar10 import ImageLoader
-    from enas.tasks.image import ImageClassification
+    from enas.data import ImageLoader
+    from enas.tasks import ImageClassification
 
     torch.manual_seed(0)
     model = _Linear()  # no batch norm: a half batch's logits are the full batch's

@@ -40,8 +40,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-ENAS_MODULES = {"enas.search": "enas-search", "enas.train": "enas-train", "enas.derive": "enas-derive",
-                "enas.report": "enas-report"}
+ENAS_COMMANDS = ("search", "train", "derive", "report")  # python -m enas <command>: the console scripts
 HYDRA_COMMANDS = ("enas-search", "enas-train", "enas-derive")
 IMAGES = "/path/to/images"
 
@@ -340,8 +339,10 @@ def command_of(words: List[str]):
         program = "python"
     if program in ("python", "python3") and len(words) > 2 and words[1] == "-m":
         module = words[2]
-        if module in ENAS_MODULES:
-            return "enas", ENAS_MODULES[module], words[3:]
+        if module == "enas" and len(words) > 3 and words[3] in ENAS_COMMANDS:
+            return "enas", f"enas-{words[3]}", words[4:]
+        if module == "enas.report":
+            return "enas", "enas-report", words[3:]
         if module.split(".")[0] == "benchmarks":
             return "benchmark", module, words[3:]
         return "module", module, words[3:]

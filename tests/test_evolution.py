@@ -11,8 +11,8 @@ from torch import nn
 import supernet as S
 from enas import SimpleTask, search_model
 from enas.report.benchmark import NB201Table
-from enas.strategies.regularized_evolution import RegularizedEvolution, crossover, mutable_decisions, mutate
-from enas.search.loop import search
+from enas.strategies.evolution import RegularizedEvolution, crossover, mutable_decisions, mutate
+from enas.search import search
 
 from conftest import TINY_SEARCH, compose_config, shared_data, straight_and_resumed
 
@@ -162,7 +162,7 @@ def test_a_budget_keeps_every_asked_architecture_within_it():
 
 # -- strategy=evolution: one-shot, on shared weights trained under uniform sampling ------------------------
 def test_one_shot_evolution_in_the_micro_space_runs_and_derives(tmp_path, monkeypatch):
-    from enas.strategies.evolution import EvolutionStrategy
+    from enas.strategies import EvolutionStrategy
 
     trained_by = []
     original = EvolutionStrategy.uniform

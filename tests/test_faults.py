@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from enas.runs.checkpoint import CheckpointError, RunFolderInUse, RunLock, load_checkpoint, save_checkpoint
-from enas.search.derive_checkpoint import derive_checkpoint
-from enas.search.retrain import retrain
-from enas.search.loop import search
+from enas.runs import CheckpointError, RunFolderInUse, RunLock, load_checkpoint, save_checkpoint
+from enas.search import derive_checkpoint
+from enas.search import retrain
+from enas.search import search
 
 from conftest import TINY_MICRO, TINY_SEARCH, compose_config
 
@@ -86,7 +86,7 @@ def test_a_dead_writers_lock_and_temporary_files_are_cleared(tmp_path):
 
 
 def test_two_searches_started_together_get_two_folders(tmp_path):
-    cmd = [sys.executable, "-m", "enas.search", *TINY_SEARCH, "trainer.epochs=1", "derive.num_samples=1"]
+    cmd = [sys.executable, "-m", "enas", "search", *TINY_SEARCH, "trainer.epochs=1", "derive.num_samples=1"]
     procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     for p in procs:
@@ -193,7 +193,7 @@ def test_a_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
 
 
 def test_a_diverging_controller_names_the_epoch(tmp_path, monkeypatch):
-    from enas.strategies.base import ENASStrategy
+    from enas.strategies import ENASStrategy
 
     real = ENASStrategy.learn
 

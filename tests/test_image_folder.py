@@ -6,10 +6,10 @@ import pytest
 import torch
 from PIL import Image
 
-from enas.data.image_folder import load_image_folder
-from enas.search.retrain import retrain
-from enas.search.loop import search
-from enas.tasks.image import build_task
+from enas.data import load_image_folder
+from enas.search import retrain
+from enas.search import search
+from enas.tasks import build_task
 
 from conftest import TINY_SEARCH, compose_config
 

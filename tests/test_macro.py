@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import supernet as S
-from enas.policies.base import Controller
-from enas.search.loop import search
-from enas.search.training import shared_weights_step
+from enas.policies import Controller
+from enas.search import search
+from enas.search import shared_weights_step
 
 from conftest import compose_config
 

@@ -7,15 +7,17 @@ import pytest
 import torch
 
 import supernet as S
+from enas.config import PredictorConfig
+from enas.runs import Progress
 from enas.search import loop as search_module
-from enas.strategies.predictor import PredictorStrategy
+from enas.strategies import PredictorStrategy
 from enas.predictors.performance import PerformancePredictor
 from enas.predictors.surrogate import Surrogate
 from enas.predictors.zero_cost import child_parameters
-from enas.api import SimpleTask, search_model
-from enas.search.retrain import retrain
-from enas.tasks.image import ImageClassification
-from enas.search.loop import search
+from enas import SimpleTask, search_model
+from enas.search import retrain
+from enas.tasks import ImageClassification
+from enas.search import search
 
 from conftest import TINY_MICRO, TINY_SEARCH, compose_config, straight_and_resumed
 
@@ -135,9 +137,9 @@ def test_training_free_search_from_python():
     sizes = [c["params"] for c in result["candidates"]]
     assert len(sizes) == 30 and result["score"]["params"] == max(sizes)
     assert child_parameters(model, result["architecture"]) == max(sizes)
-    with pytest.raises(ValueError, match="needs strategy='random'"):
+    with pytest.raises(ValueError, match="needs strategy=random"):
         search_model(model, task, epochs=0, strategy="enas", derive_settings={"select": "params"})
-    with pytest.raises(ValueError, match="cannot derive by 'shared'"):
+    with pytest.raises(ValueError, match="needs a training-free derive.select"):
         search_model(model, task, epochs=0, strategy="random", derive_settings={"select": "shared"})
 
 
@@ -178,7 +180,7 @@ def test_predictor_strategy_finds_better_architectures_than_random_on_a_known_re
     worth = {"none": 0.0, "skip_connect": 0.1, "nor_conv_1x1": 0.5, "nor_conv_3x3": 1.0, "avg_pool_3x3": 0.2}
     reward = lambda a: sum(worth[v] for v in a.values())  # noqa: E731
     predictor = PerformancePredictor(Surrogate(decs, steps=100, seed=0), min_points=10)
-    strategy = PredictorStrategy(decs, seed=0, predictor=predictor, pool=50, evaluate=5)
+    strategy = PredictorStrategy(decs, seed=0, predictor=predictor, settings=PredictorConfig(pool=50, evaluate=5))
 
     def observed(arch):
         value = reward(arch)
@@ -186,7 +188,7 @@ def test_predictor_strategy_finds_better_architectures_than_random_on_a_known_re
         return value
 
     for _ in range(4):  # four "epochs": a learning phase, then the refit the search does after it
-        later = strategy.learn(observed, steps=2)
+        later = strategy.learn(observed, 2, Progress(2, enabled=False))
         predictor.refit()
     rng = random.Random(0)
     uniform = sum(reward(S.random_architecture(decs, rng)) for _ in range(200)) / 200
@@ -225,9 +227,9 @@ def test_short_train_select_halves_the_finalists_and_keeps_the_test_set_out(tmp_
 
 
 def test_successive_halving_trains_survivors_longer():
-    from enas.search.short_train import SuccessiveHalving
-    from enas.config.schema import TrainerConfig
-    from enas.tasks.image import build_image_task
+    from enas.search import SuccessiveHalving
+    from enas.config import TrainerConfig
+    from enas.tasks import build_image_task
     from omegaconf import OmegaConf
 
     data = OmegaConf.create({"source": "embedded", "root": None, "download": False, "cutout": 0, "augment": False,
@@ -249,7 +251,7 @@ def test_successive_halving_trains_survivors_longer():
 
 
 def test_halving_keeps_the_best_fraction_each_round_and_ties_keep_the_better_ranked():
-    from enas.search.short_train import halve
+    from enas.search import halve
 
     scores = {0: [0.1, 0.0], 1: [0.5, 0.2], 2: [0.4, 0.3], 3: [0.5, 0.1], 4: [0.0, 0.9]}
     asked = []

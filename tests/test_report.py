@@ -10,11 +10,11 @@ import pytest
 import supernet as S
 from enas.cli import search_main
 from enas.search.objective import objective_value
-from enas.runs.policy_log import read_policy
+from enas.runs import read_policy
 from enas.report import write_report
 from enas.report.draw import architecture_cells
 from enas.report.figures import spearman
-from enas.search.loop import search
+from enas.search import search
 
 from conftest import TINY_SEARCH, compose_config
 
@@ -139,7 +139,7 @@ def test_optuna_sweep_of_three_trials_completes(tmp_path):
     pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
     import subprocess
 
-    cmd = [sys.executable, "-m", "enas.search", "-m", *TINY_SEARCH, "trainer.epochs=1", "hydra/sweeper=optuna",
+    cmd = [sys.executable, "-m", "enas", "search", "-m", *TINY_SEARCH, "trainer.epochs=1", "hydra/sweeper=optuna",
            "hydra.sweeper.n_trials=3", "hydra.sweeper.direction=maximize", "hydra.sweeper.n_jobs=1",
            "controller.lr=interval(0.001,0.01)", f"hydra.sweep.dir={tmp_path}"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)

@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 import supernet as S
 from enas import Controller
-from enas.tasks.text import LanguageModeling, batchify, load_ptb
+from enas.data import batchify, load_ptb
+from enas.tasks import LanguageModeling
 
 from conftest import compose_config, shared_data
 
@@ -125,7 +126,7 @@ def test_ptb_search_runs_from_the_config(tmp_path):
         "data.train_subset=6000", "data.valid_subset=2000", "trainer.epochs=1", "trainer.max_steps_per_epoch=4",
         "trainer.progress=false", "controller.train_steps=2", "controller.num_aggregate=2", "derive.num_samples=3",
         "derive.num_batches=2", "derive.top_k=1"], tmp_path)
-    from enas.search.loop import search
+    from enas.search import search
 
     result = search(cfg)
     assert result["derive_valid_ppl"] > 1 and (tmp_path / "architecture.json").is_file()

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import supernet as S
-from enas.search.derive_checkpoint import derive_checkpoint
-from enas.search.retrain import retrain
-from enas.search.loop import search
+from enas.search import derive_checkpoint
+from enas.search import retrain
+from enas.search import search
 
 from conftest import TINY_MICRO, TINY_SEARCH, compose_config, straight_and_resumed
 
@@ -50,7 +50,7 @@ def test_random_strategy_runs_through_the_same_loop(tmp_path):
 def test_shared_weights_train_on_policy_or_uniform_samples(tmp_path, monkeypatch, sampling, warmup, trained_by):
     """Warm-up and shared_sampling=uniform train the shared weights on uniform samples; the
     controller learns in every epoch after warm-up either way."""
-    from enas.strategies.base import ENASStrategy
+    from enas.strategies import ENASStrategy
 
     calls = []
     for name in ("propose", "uniform"):
@@ -152,7 +152,7 @@ def test_unknown_space_option_added_with_plus_is_rejected_by_the_space(tmp_path)
 
 def test_console_scripts_from_a_fresh_directory(tmp_path):
     env = {**os.environ, "HYDRA_FULL_ERROR": "0"}
-    cmd = [sys.executable, "-m", "enas.search", *TINY_SEARCH, "trainer.epochs=1"]
+    cmd = [sys.executable, "-m", "enas", "search", *TINY_SEARCH, "trainer.epochs=1"]
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "Derived architecture" in done.stdout
@@ -169,7 +169,7 @@ def test_an_input_error_prints_as_one_line_and_a_bug_keeps_its_traceback(tmp_pat
     a sweep keeps raising so that the sweeper can record it."""
     from enas.cli import raised_on_purpose
 
-    cmd = [sys.executable, "-m", "enas.search", "debug=cpu_tiny", "data=cifar10", f"data.root={tmp_path / 'nowhere'}"]
+    cmd = [sys.executable, "-m", "enas", "search", "debug=cpu_tiny", "data=cifar10", f"data.root={tmp_path / 'nowhere'}"]
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     short = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=300)
     assert short.returncode == 1
@@ -178,7 +178,7 @@ def test_an_input_error_prints_as_one_line_and_a_bug_keeps_its_traceback(tmp_pat
     full = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, env={**env, "HYDRA_FULL_ERROR": "1"},
                           timeout=300)
     assert full.returncode == 1 and "Traceback" in full.stderr and "no CIFAR-10 found" in full.stderr
-    sweep = subprocess.run([*cmd[:3], "-m", *cmd[3:], f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path,
+    sweep = subprocess.run([*cmd[:4], "-m", *cmd[4:], f"hydra.sweep.dir={tmp_path / 'sweep'}"], cwd=tmp_path,
                            capture_output=True, text=True, env=env, timeout=300)
     assert "enas-search: error:" not in sweep.stderr and "no CIFAR-10 found" in sweep.stderr  # the sweeper's report
 

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import supernet as S
-from enas.search.training import shared_weights_step
+from enas.search import shared_weights_step
 
 # Tiny versions of each built-in space, and an input for it. A new space must add itself here.
 TINY = {

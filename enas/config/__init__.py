@@ -1,0 +1,14 @@
+"""Config schemas (the one source of every default, `enas.config.schema`) and their checks (`enas.config.checks`)."""
+from .checks import RESUME_MAY_CHANGE, check_config, config_differences, validate_values
+from .schema import (ALGORITHMS, AMP_MODES, CONTROLLER_KINDS, DATA_SOURCES, DATA_SPLITS, OBJECTIVES, OPTIMIZERS,
+                     REGULARISERS, REWARDS, SCHEDULES, SHARED_SAMPLING, ConstraintConfig, ControllerConfig,
+                     CustomDataConfig, DeriveConfig, DeriveRunConfig, DifferentiableConfig, EvolutionConfig,
+                     ImageDataConfig, ImageFolderDataConfig, PredictorConfig, ProxyConfig, SearchConfig,
+                     ShortTrainConfig, TextDataConfig, TrainConfig, TrainerConfig, register_configs, structured)
+
+__all__ = ["RESUME_MAY_CHANGE", "check_config", "config_differences", "validate_values", "ALGORITHMS", "AMP_MODES",
+           "CONTROLLER_KINDS", "DATA_SOURCES", "DATA_SPLITS", "OBJECTIVES", "OPTIMIZERS", "REGULARISERS", "REWARDS",
+           "SCHEDULES", "SHARED_SAMPLING", "ConstraintConfig", "ControllerConfig", "CustomDataConfig", "DeriveConfig",
+           "DeriveRunConfig", "DifferentiableConfig", "EvolutionConfig", "ImageDataConfig", "ImageFolderDataConfig",
+           "PredictorConfig", "ProxyConfig", "SearchConfig", "ShortTrainConfig", "TextDataConfig", "TrainConfig",
+           "TrainerConfig", "register_configs", "structured"]

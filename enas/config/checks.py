@@ -9,11 +9,15 @@ configuration with this one (`config_differences`).
 from __future__ import annotations
 
 import math
+from dataclasses import fields, is_dataclass
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
-__all__ = ["validate_values", "config_differences", "RESUME_MAY_CHANGE"]
+from .schema import (ALGORITHMS, AMP_MODES, CONTROLLER_KINDS, DATA_SOURCES, DATA_SPLITS, OBJECTIVES, OPTIMIZERS,
+                     REGULARISERS, REWARDS, SCHEDULES, SHARED_SAMPLING)
+
+__all__ = ["check_config", "validate_values", "config_differences", "RESUME_MAY_CHANGE"]
 
 Rule = Tuple[str, Callable[[Any], bool], str]
 
@@ -46,19 +50,19 @@ RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "trainer.weight_decay": _at_least(0), "trainer.grad_clip": _at_least(0), "trainer.aux_weight": _at_least(0),
     "trainer.drop_path_prob": _fraction(), "trainer.warmup_epochs": _at_least(0),
     "trainer.max_steps_per_epoch": _optional(_at_least(1)), "trainer.log_every": _at_least(1),
-    "trainer.early_stop": _at_least(0), "trainer.schedule": _one_of("cosine", "decay"),
-    "trainer.optimizer": _one_of("sgd", "adam"), "trainer.amp": _one_of("none", "bf16"),
-    "trainer.shared_sampling": _one_of("policy", "uniform"),
+    "trainer.early_stop": _at_least(0), "trainer.schedule": _one_of(*SCHEDULES),
+    "trainer.optimizer": _one_of(*OPTIMIZERS), "trainer.amp": _one_of(*AMP_MODES),
+    "trainer.shared_sampling": _one_of(*SHARED_SAMPLING),
     "controller.lstm_size": _at_least(1), "controller.lstm_layers": _at_least(1),
     "controller.temperature": _optional(_positive()), "controller.tanh_constant": _optional(_positive()),
     "controller.op_tanh_reduce": _positive(), "controller.lr": _positive(), "controller.beta1": _fraction(),
     "controller.eps": _positive(), "controller.baseline_decay": _fraction(), "controller.entropy_weight": _at_least(0),
     "controller.num_aggregate": _at_least(1), "controller.train_steps": _at_least(0),
-    "controller.reward_batches": _at_least(1), "controller.reward": _one_of("default", "likelihood"),
+    "controller.reward_batches": _at_least(1), "controller.reward": _one_of(*REWARDS),
     "controller.skip_target": ((lambda v: 0 < v < 1), "in (0, 1)"), "controller.skip_weight": _at_least(0),
     "controller.grad_clip": _optional(_positive()), "controller.screen_keep": _at_least(0),
-    "controller.kind": _one_of("lstm", "transformer"), "controller.transformer_layers": _at_least(1),
-    "controller.transformer_heads": _at_least(1), "controller.algorithm": _one_of("reinforce", "actor_critic", "ppo"),
+    "controller.kind": _one_of(*CONTROLLER_KINDS), "controller.transformer_layers": _at_least(1),
+    "controller.transformer_heads": _at_least(1), "controller.algorithm": _one_of(*ALGORITHMS),
     "controller.value_lr": _positive(), "controller.ppo_clip": ((lambda v: 0 < v < 1), "in (0, 1)"),
     "controller.ppo_epochs": _at_least(1), "controller.ppo_minibatch": _optional(_at_least(1)),
     "derive.num_batches": _at_least(1), "derive.top_k": _at_least(1), "derive.uniform_samples": _at_least(0),
@@ -67,10 +71,10 @@ RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "derive.short_train.eta": _at_least(2), "derive.short_train.lr": _positive(),
     "derive.short_train.train_subset": _optional(_at_least(1)),
     "data.batch_size": _at_least(1), "data.eval_batch_size": _at_least(1), "data.valid_size": _positive(),
-    "data.test_size": _positive(), "objective": _one_of("derive_score", "benchmark_acc"),
+    "data.test_size": _positive(), "objective": _one_of(*OBJECTIVES),
     "data.train_subset": _optional(_at_least(1)), "data.valid_subset": _optional(_at_least(1)),
     "data.cutout": _at_least(0), "data.num_classes": _at_least(2), "data.bptt": _at_least(2),
-    "data.split": _one_of("random", "nb201"), "data.source": _one_of("auto", "embedded", "torchvision", "npz", "image_folder", "custom"),
+    "data.split": _one_of(*DATA_SPLITS), "data.source": _one_of(*DATA_SOURCES),
     "proxies.batches": _at_least(1),
     "predictor.ensemble": _at_least(1), "predictor.hidden": _at_least(1), "predictor.steps": _at_least(1),
     "predictor.holdout": _fraction(), "predictor.window": _optional(_at_least(2)), "predictor.min_points": _at_least(2),
@@ -80,7 +84,7 @@ RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "evolution.cycles": _optional(_at_least(1)), "evolution.mutation_rate": _fraction(closed_right=True),
     "evolution.crossover": _fraction(closed_right=True),
     "darts.lr": _positive(), "darts.weight_decay": _at_least(0), "darts.init_scale": _at_least(0),
-    "darts.tau_max": _positive(), "darts.tau_min": _positive(), "darts.regulariser": _one_of("none", "beta"),
+    "darts.tau_max": _positive(), "darts.tau_min": _positive(), "darts.regulariser": _one_of(*REGULARISERS),
     "darts.regulariser_weight": _at_least(0),
     "constraint.max_params": _optional(_positive()), "constraint.max_flops": _optional(_positive()),
     "keep_every": _at_least(0),
@@ -112,7 +116,11 @@ def _relations(cfg) -> Iterable[str]:
         yield (f"trainer.warmup_epochs={get('trainer.warmup_epochs')} is more than trainer.epochs="
                f"{get('trainer.epochs')}: the controller would never learn")
     if get("trainer.epochs") == 0:
-        yield from _training_free(cfg, get)
+        if get("derive.select") is None or get("strategy") is None:
+            yield "trainer.epochs=0 must be >= 1 (only a search may skip training: trainer.epochs=0 strategy=random)"
+        elif get("strategy") != "random":
+            yield (f"trainer.epochs=0 (a training-free search) needs strategy=random: strategy={get('strategy')} "
+                   "would propose the candidates of a policy that never learned")
     if get("evolution.sample") is not None and get("evolution.population") is not None \
             and get("evolution.sample") > get("evolution.population"):
         yield (f"evolution.sample={get('evolution.sample')} must be at most evolution.population="
@@ -129,32 +137,27 @@ def _relations(cfg) -> Iterable[str]:
         yield f"predictor.evaluate={get('predictor.evaluate')} must be at most predictor.pool={get('predictor.pool')}"
 
 
-def _training_free(cfg, get) -> Iterable[str]:
-    """``trainer.epochs=0`` is a search without shared training (derive picks among uniform cells by a
-    zero-cost score): only a search can skip training, only random search's candidates are what they are
-    before any learning (uniform), and the pick must not need the shared weights."""
-    if get("derive.select") is None or get("strategy") is None:
-        yield "trainer.epochs=0 must be >= 1 (only a search may skip training: trainer.epochs=0 strategy=random)"
+def check_config(cfg, path: str = "") -> None:
+    """Reject keys a schema does not have, including ones added with ``+key=value``.
+
+    Hydra lets ``+`` add keys even to structured nodes; a typo there would otherwise be ignored.
+    """
+    if not isinstance(cfg, DictConfig):
         return
-    if get("strategy") != "random":
-        yield (f"trainer.epochs=0 (a training-free search) needs strategy=random: strategy={get('strategy')} "
-               "would propose the candidates of a policy that never learned")
-    from ..search.derive import NEEDS_TRAINING, training_free_pick
-
-    signals, record = list(get("derive.signals") or []), list(get("derive.record") or [])
-    if not training_free_pick(get("derive.select"), signals, get("derive.rank_by") or "shared"):
-        yield (f"trainer.epochs=0 (a training-free search) needs a training-free derive.select, e.g. az_nas or a "
-               f"zero-cost proxy; derive.select={get('derive.select')} needs the shared weights or the predictor"
-               + {"combined": f" (derive.signals={signals})",
-                  "short_train": f" (derive.rank_by={get('derive.rank_by')})"}.get(get("derive.select"), ""))
-    untrained = [n for n in dict.fromkeys(record) if n in NEEDS_TRAINING]
-    if untrained:
-        yield (f"trainer.epochs=0 (a training-free search) cannot record {', '.join(untrained)} "
-               "(derive.record): nothing was trained")
+    schema = OmegaConf.get_type(cfg)
+    if is_dataclass(schema):
+        allowed = {f.name for f in fields(schema)}
+        unknown = sorted(set(cfg.keys()) - allowed)
+        if unknown:
+            raise KeyError(f"unknown config key {path + unknown[0]!r}; valid keys{' of ' + path[:-1] if path else ''}: "
+                           f"{', '.join(sorted(allowed))}")
+    for key in cfg.keys():
+        check_config(cfg._get_node(key), f"{path}{key}.")
 
 
-def validate_values(cfg) -> None:
-    """Raise ValueError naming every value of ``cfg`` that is out of its range (all at once)."""
+def validate_values(cfg, more: Iterable[str] = ()) -> None:
+    """Raise ValueError naming every value of ``cfg`` that is out of its range (all at once, with the
+    ``more`` problems a caller found)."""
     problems: List[str] = []
     for key, (ok, expected) in RULES.items():
         value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
@@ -166,7 +169,7 @@ def validate_values(cfg) -> None:
             good = False
         if not good:
             problems.append(f"{key}={value!r} must be {expected}")
-    problems += list(_relations(cfg))
+    problems += list(_relations(cfg)) + list(more)
     if problems:
         raise ValueError("invalid configuration: " + "; ".join(problems))
 

@@ -8,15 +8,33 @@ an error naming the key. Defaults here are the ENAS micro search settings (offic
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields, is_dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING, DictConfig, OmegaConf
+from omegaconf import MISSING, OmegaConf
 
-__all__ = ["TrainerConfig", "ControllerConfig", "DeriveConfig", "ImageFolderDataConfig", "CustomDataConfig",
-           "EvolutionConfig", "DifferentiableConfig", "ImageDataConfig",
-           "TextDataConfig", "SearchConfig", "TrainConfig", "DeriveRunConfig", "register_configs", "check_config"]
+__all__ = ["SCHEDULES", "OPTIMIZERS", "AMP_MODES", "SHARED_SAMPLING", "CONTROLLER_KINDS", "ALGORITHMS", "REWARDS",
+           "REGULARISERS", "DATA_SPLITS", "DATA_SOURCES", "OBJECTIVES", "TrainerConfig", "ShortTrainConfig",
+           "ProxyConfig", "PredictorConfig", "ConstraintConfig", "ControllerConfig", "DeriveConfig",
+           "ImageFolderDataConfig", "CustomDataConfig", "EvolutionConfig", "DifferentiableConfig",
+           "ImageDataConfig", "TextDataConfig", "SearchConfig", "TrainConfig", "DeriveRunConfig",
+           "register_configs", "structured"]
+
+
+# The names each choice field accepts; the checks (enas.config.checks) and the code that acts on them read
+# these tuples, so a name is written once.
+SCHEDULES = ("cosine", "decay")
+OPTIMIZERS = ("sgd", "adam")
+AMP_MODES = ("none", "bf16")
+SHARED_SAMPLING = ("policy", "uniform")
+CONTROLLER_KINDS = ("lstm", "transformer")        # enas.policies holds their classes
+ALGORITHMS = ("reinforce", "actor_critic", "ppo")  # enas.policies holds their update steps
+REWARDS = ("default", "likelihood")
+REGULARISERS = ("none", "beta")
+DATA_SPLITS = ("random", "nb201")
+DATA_SOURCES = ("auto", "embedded", "torchvision", "npz", "image_folder", "custom")
+OBJECTIVES = ("derive_score", "benchmark_acc")
 
 
 @dataclass
@@ -132,7 +150,8 @@ class ProxyConfig:
 class PredictorConfig:
     """The learned performance predictor (enas.predictors.surrogate) and strategy=predictor."""
 
-    enabled: bool = False
+    enabled: bool = False         # strategy=predictor turns it on by itself; controller.screen_keep and
+                                  # derive.select=predictor need it on
     features: List[str] = field(default_factory=list)  # zero-cost proxies used beside the encoding
     ensemble: int = 5
     hidden: int = 64
@@ -192,6 +211,7 @@ class ConstraintConfig:
 
 @dataclass
 class ImageDataConfig:
+    task: str = "image"           # the task this data feeds (enas.tasks): image classification
     name: str = "cifar10"
     source: str = "auto"          # auto | embedded | torchvision | npz
     root: Optional[str] = None
@@ -212,6 +232,7 @@ class ImageDataConfig:
 class ImageFolderDataConfig:
     """Your images in torchvision's ImageFolder layout (enas/image_data.py); classes and size from the files."""
 
+    task: str = "image"
     name: str = "image_folder"
     source: str = "image_folder"
     root: str = MISSING           # <root>/<class>/<image>; or <root>/train/... and <root>/test/ (or val/)
@@ -243,6 +264,7 @@ class CustomDataConfig(ImageFolderDataConfig):
 
 @dataclass
 class TextDataConfig:
+    task: str = "text"            # the task this data feeds (enas.tasks): language modelling
     name: str = "ptb"
     root: Optional[str] = None
     batch_size: int = 64
@@ -305,24 +327,6 @@ class DeriveRunConfig:
     task_name: str = "derive"
 
 
-def check_config(cfg, path: str = "") -> None:
-    """Reject keys a schema does not have, including ones added with ``+key=value``.
-
-    Hydra lets ``+`` add keys even to structured nodes; a typo there would otherwise be ignored.
-    """
-    if not isinstance(cfg, DictConfig):
-        return
-    schema = OmegaConf.get_type(cfg)
-    if is_dataclass(schema):
-        allowed = {f.name for f in fields(schema)}
-        unknown = sorted(set(cfg.keys()) - allowed)
-        if unknown:
-            raise KeyError(f"unknown config key {path + unknown[0]!r}; valid keys{' of ' + path[:-1] if path else ''}: "
-                           f"{', '.join(sorted(allowed))}")
-    for key in cfg.keys():
-        check_config(cfg._get_node(key), f"{path}{key}.")
-
-
 def register_configs() -> None:
     # ${pid:} in the run folder's name: two runs started in the same second get two folders.
     if not OmegaConf.has_resolver("pid"):
@@ -335,3 +339,21 @@ def register_configs() -> None:
     cs.store(group="data", name="text_schema", node=TextDataConfig)
     cs.store(group="data", name="image_folder_schema", node=ImageFolderDataConfig)
     cs.store(group="data", name="custom_schema", node=CustomDataConfig)
+
+
+def _data_schema(data: Dict[str, Any]) -> type:
+    """The data schema a stored data node belongs to (configs written before ``data.task`` lack it)."""
+    task = data.get("task") or ("text" if "bptt" in data else "image")
+    if task == "text":
+        return TextDataConfig
+    return {"image_folder": ImageFolderDataConfig, "custom": CustomDataConfig}.get(data.get("source"), ImageDataConfig)
+
+
+def structured(stored: Dict[str, Any], schema: type = SearchConfig):
+    """A config as a checkpoint stored it, merged onto ``schema`` once: a key added to the schema since the
+    checkpoint was written gets its default, so every reader can rely on every field."""
+    data = stored.get("data")
+    merged = OmegaConf.merge(OmegaConf.structured(schema), {k: v for k, v in stored.items() if k != "data"})
+    if isinstance(data, dict):
+        merged.data = OmegaConf.merge(OmegaConf.structured(_data_schema(data)), data)
+    return merged

@@ -1,32 +1,31 @@
-"""The ENAS controller: an LSTM policy over a search space's decisions.
+"""What every policy over a space's decisions shares, whatever its recurrent core.
 
 Pham et al. 2018 (arXiv:1802.03268), sections 2.2-2.4; official code github.com/melodyguan/enas,
 ``src/cifar10/micro_controller.py`` and ``general_controller.py``. Built from the decision list
-alone (`supernet.decisions`), so any space written with the public primitives gets a controller:
+alone (`supernet.decisions`), so any space written with the public primitives gets a policy:
 
-* one LSTM step per decision; a layer decision reads a softmax head, and the chosen option's
+* one core step per decision; a layer decision reads a softmax head, and the chosen option's
   embedding is the next input;
 * an input decision over named earlier nodes attends over those nodes' "anchors" (a hidden state
-  per node, produced by one extra LSTM step after the node's last decision):
+  per node, produced by one extra core step after the node's last decision):
   ``v . tanh(W1 anchor + W2 h)``; one of n is a softmax, "any subset" an independent Bernoulli
   per candidate (the macro skip connections); the next input is the chosen anchors' sum over
   (1 + count), as the official macro code;
-* nodes that are referenced but make no decisions (a cell's two inputs) get anchors from LSTM steps
+* nodes that are referenced but make no decisions (a cell's two inputs) get anchors from core steps
   on the start embedding with a zero value, as the official micro code;
 * logits are ``tanh_constant * tanh(logits / temperature)``; layer decisions use
   ``tanh_constant / op_tanh_reduce`` (official ``op_tanh_reduce``).
 
-The core is swappable: `DecisionPolicy` holds everything above but the recurrence, `Controller` adds
-the LSTM, `enas.transformer_controller.TransformerController` a causal Transformer.
+The core runs once through all decisions in order, so the reduction cell continues from the normal
+cell's state. Several architectures are sampled as one batch. ``op_prior`` adds to the initial logit
+of named ops (official micro: +10 for both separable convolutions). Deviations from the official code,
+each a simplification: per-decision heads (``share_heads=True`` restores one head per option set), no
+fixed extra bias on the first cell's ops, the true Bernoulli KL for the skip penalty, and for the macro
+space one more core step per layer (the official code uses the skip decision's hidden state as the
+layer's anchor and feeds the skip-weighted anchors to the next layer's op decision; here the
+skip-weighted anchors feed the anchor step, then the start embedding).
 
-The LSTM runs once through all decisions in order, so the reduction cell continues from the
-normal cell's state. Several architectures are sampled as one batch. ``op_prior`` adds to the
-initial logit of named ops (official micro: +10 for both separable convolutions). Deviations from
-the official code, each a simplification: per-decision heads (``share_heads=True`` restores one
-head per option set), no fixed extra bias on the first cell's ops, and the true Bernoulli KL for
-the skip penalty, and for the macro space one more LSTM step per layer (the official code uses the
-skip decision's hidden state as the layer's anchor and feeds the skip-weighted anchors to the next
-layer's op decision; here the skip-weighted anchors feed the anchor step, then the start embedding).
+Cores: `enas.policies.lstm.Controller` (the ENAS LSTM) and `enas.policies.transformer.TransformerController`.
 """
 from __future__ import annotations
 
@@ -41,7 +40,7 @@ from torch import nn
 
 from supernet import Decision
 
-__all__ = ["DecisionPolicy", "Controller", "Samples"]
+__all__ = ["DecisionPolicy", "Samples"]
 
 
 @dataclass
@@ -58,12 +57,32 @@ class Samples:
     decision_hidden: Optional[torch.Tensor] = None    # (n, decisions, hidden): the state each decision was read from
 
 
+class _Trace:
+    """What one pass through the decisions accumulates, per sampled architecture."""
+
+    def __init__(self, n: int, device: torch.device):
+        self.archs: List[Dict] = [{} for _ in range(n)]
+        self.rows = torch.arange(n, device=device)
+        self.log_prob = torch.zeros(n, device=device)
+        self.entropy = torch.zeros(n, device=device)
+        self.penalty = torch.zeros(n, device=device)
+        self.skips, self.skip_slots, self.subset_decisions = torch.zeros(n, device=device), 0, 0
+        self.step_log_prob: List[torch.Tensor] = []
+        self.hidden: List[torch.Tensor] = []
+
+    def samples(self) -> Samples:
+        rate = self.skips / self.skip_slots if self.skip_slots else torch.zeros_like(self.log_prob)
+        # official general_controller: the mean over layers of each layer's summed KL
+        return Samples(self.archs, self.log_prob, self.entropy, self.penalty / max(self.subset_decisions, 1), rate,
+                       torch.stack(self.step_log_prob, 1), torch.stack(self.hidden, 1))
+
+
 class DecisionPolicy(nn.Module):
     """What every controller shares, whatever its recurrent core: per-decision softmax heads and
     option embeddings, attention over anchors for input decisions, the logit squashing, and sampling
     or teacher-forced evaluation of whole architectures (`_run`). A core supplies
     ``_initial_state(n)`` and ``_step(x, state) -> (h, state)``, one step per decision or anchor:
-    `Controller` (the LSTM, below) and `enas.transformer_controller.TransformerController`.
+    `enas.policies.lstm.Controller` and `enas.policies.transformer.TransformerController`.
     """
 
     def _setup(self, decisions: Sequence[Decision], temperature: Optional[float], tanh_constant: Optional[float],
@@ -156,72 +175,72 @@ class DecisionPolicy(nn.Module):
     def _run(self, n: int, given: Optional[List[Mapping]] = None, greedy: bool = False,
              record: Optional[Dict[str, torch.Tensor]] = None) -> Samples:
         """``record``, when given, receives each decision's option probabilities (n, options)."""
-        device = self.start.device
         H = self.start.shape[1]
         state = self._initial_state(n)
         inputs = self.start.expand(n, H)
         anchors: Dict[str, Tuple[torch.Tensor, torch.Tensor]] = {}  # name -> (value, W1 value-key)
-        log_prob = torch.zeros(n, device=device)
-        entropy = torch.zeros(n, device=device)
-        penalty = torch.zeros(n, device=device)
-        skips, skip_slots, subset_decisions = torch.zeros(n, device=device), 0, 0
-        archs: List[Dict] = [{} for _ in range(n)]
-        rows = torch.arange(n, device=device)
-        step_log_prob: List[torch.Tensor] = []
-        step_hidden: List[torch.Tensor] = []
+        trace = _Trace(n, self.start.device)
         for d, (before, after) in zip(self.decisions, self._plan):
             for name in before:
                 h, state = self._step(self.start.expand(n, H), state)
                 anchors[name] = (torch.zeros_like(h), self.attn_anchor(h))
             h, state = self._step(inputs, state)
             target = None if given is None else [g[d.label] for g in given]
-            step_hidden.append(h)
+            trace.hidden.append(h)
             if d.kind == "layer":
-                key = self._head_key[d.label]
-                logits = self._squash(self.heads[key](h), layer=True)
-                idx = self._categorical(logits, target, d, greedy)
-                lp = F.log_softmax(logits, -1)
-                if record is not None:
-                    record[d.label] = lp.exp()
-                step_log_prob.append(lp[rows, idx])
-                log_prob = log_prob + step_log_prob[-1]
-                entropy = entropy + -(lp.exp() * lp).sum(-1)
-                inputs = self.embeddings[key](idx)
-                for a, i in zip(archs, idx.tolist()):
-                    a[d.label] = d.options[i]
+                inputs = self._decide_layer(d, h, target, greedy, trace, record)
             else:
-                if d.named_inputs:
-                    values = torch.stack([anchors[name][0] for name in d.options], 1)          # (n, k, H)
-                    keys = torch.stack([anchors[name][1] for name in d.options], 1)
-                    logits = self.attn_v(torch.tanh(keys + self.attn_query(h).unsqueeze(1))).squeeze(-1)
-                else:
-                    key = self._head_key[d.label]
-                    values = self.embeddings[key].weight.unsqueeze(0).expand(n, -1, -1)
-                    logits = self.heads[key](h)
-                logits = self._squash(logits, layer=False)
-                if record is not None:  # any subset: P(take) per candidate; k of n: the first draw's softmax
-                    record[d.label] = torch.sigmoid(2.0 * logits) if d.n_chosen is None else F.softmax(logits, -1)
-                if d.n_chosen is None:
-                    mask, lp, ent, kl = self._subset(logits, target, greedy)
-                    penalty = penalty + kl
-                    skips, skip_slots = skips + mask.sum(-1), skip_slots + d.size
-                    subset_decisions += 1
-                    inputs = (mask.unsqueeze(-1) * values).sum(1) / (1.0 + mask.sum(-1, keepdim=True))
-                else:
-                    mask, lp, ent = self._k_of_n(logits, target, d, greedy)
-                    inputs = (mask.unsqueeze(-1) * values).sum(1) / d.n_chosen
-                log_prob, entropy = log_prob + lp, entropy + ent
-                step_log_prob.append(lp)
-                for a, m in zip(archs, mask.bool().tolist()):
-                    a[d.label] = [i for i, on in enumerate(m) if on]
+                inputs = self._decide_inputs(d, h, anchors, target, greedy, trace, record)
             if after is not None:
                 h, state = self._step(inputs, state)
                 anchors[after] = (h, self.attn_anchor(h))
                 inputs = self.start.expand(n, H)
-        rate = skips / skip_slots if skip_slots else torch.zeros(n, device=device)
-        # official general_controller: the mean over layers of each layer's summed KL
-        return Samples(archs, log_prob, entropy, penalty / max(subset_decisions, 1), rate,
-                       torch.stack(step_log_prob, 1), torch.stack(step_hidden, 1))
+        return trace.samples()
+
+    def _decide_layer(self, d: Decision, h, target, greedy: bool, trace: "_Trace", record) -> torch.Tensor:
+        """One op decision: a softmax head; the chosen option's embedding is the next input."""
+        key = self._head_key[d.label]
+        logits = self._squash(self.heads[key](h), layer=True)
+        idx = self._categorical(logits, target, d, greedy)
+        lp = F.log_softmax(logits, -1)
+        if record is not None:
+            record[d.label] = lp.exp()
+        trace.step_log_prob.append(lp[trace.rows, idx])
+        trace.log_prob = trace.log_prob + trace.step_log_prob[-1]
+        trace.entropy = trace.entropy + -(lp.exp() * lp).sum(-1)
+        for a, i in zip(trace.archs, idx.tolist()):
+            a[d.label] = d.options[i]
+        return self.embeddings[key](idx)
+
+    def _decide_inputs(self, d: Decision, h, anchors, target, greedy: bool, trace: "_Trace", record) -> torch.Tensor:
+        """One input decision: attention over earlier nodes' anchors (or a head over plain candidates);
+        the next input is the chosen values' mean (over 1 + count for any subset, as the official macro)."""
+        n = h.shape[0]
+        if d.named_inputs:
+            values = torch.stack([anchors[name][0] for name in d.options], 1)          # (n, k, H)
+            keys = torch.stack([anchors[name][1] for name in d.options], 1)
+            logits = self.attn_v(torch.tanh(keys + self.attn_query(h).unsqueeze(1))).squeeze(-1)
+        else:
+            key = self._head_key[d.label]
+            values = self.embeddings[key].weight.unsqueeze(0).expand(n, -1, -1)
+            logits = self.heads[key](h)
+        logits = self._squash(logits, layer=False)
+        if record is not None:  # any subset: P(take) per candidate; k of n: the first draw's softmax
+            record[d.label] = torch.sigmoid(2.0 * logits) if d.n_chosen is None else F.softmax(logits, -1)
+        if d.n_chosen is None:
+            mask, lp, ent, kl = self._subset(logits, target, greedy)
+            trace.penalty = trace.penalty + kl
+            trace.skips, trace.skip_slots = trace.skips + mask.sum(-1), trace.skip_slots + d.size
+            trace.subset_decisions += 1
+            inputs = (mask.unsqueeze(-1) * values).sum(1) / (1.0 + mask.sum(-1, keepdim=True))
+        else:
+            mask, lp, ent = self._k_of_n(logits, target, d, greedy)
+            inputs = (mask.unsqueeze(-1) * values).sum(1) / d.n_chosen
+        trace.log_prob, trace.entropy = trace.log_prob + lp, trace.entropy + ent
+        trace.step_log_prob.append(lp)
+        for a, m in zip(trace.archs, mask.bool().tolist()):
+            a[d.label] = [i for i, on in enumerate(m) if on]
+        return inputs
 
     def _categorical(self, logits, target, d: Decision, greedy: bool) -> torch.Tensor:
         if target is not None:
@@ -288,7 +307,12 @@ class DecisionPolicy(nn.Module):
         return s.archs[0], s.log_prob[0], s.entropy[0]
 
     def sample_many(self, n: int, greedy: bool = False) -> Samples:
-        return self._run(n, greedy=greedy)
+        """``n`` sampled architectures; with ``greedy``, the most likely one ``n`` times. Greedy decoding runs
+        one row and repeats it: rows of a batch may differ in their last bits (batched kernels on some CPUs),
+        and a near-tie must not decode two architectures."""
+        if greedy:
+            return _repeat(self._run(1, greedy=True), n)
+        return self._run(n)
 
     def evaluate(self, archs: Sequence[Mapping]) -> Samples:
         """Given architectures with their (differentiable) log-probability, entropy and skip penalty
@@ -314,31 +338,9 @@ class DecisionPolicy(nn.Module):
         return self.evaluate(archs).log_prob
 
 
-class Controller(DecisionPolicy):
-    """The ENAS controller: an LSTM core (official ``lstm_size`` x ``lstm_num_layers``)."""
-
-    def __init__(self, decisions: Sequence[Decision], lstm_size: int = 64, lstm_layers: int = 1,
-                 temperature: Optional[float] = None, tanh_constant: Optional[float] = 1.1,
-                 op_tanh_reduce: float = 2.5, skip_target: float = 0.4, share_heads: bool = False,
-                 init_range: float = 0.1, op_prior: Optional[Mapping[str, float]] = None):
-        super().__init__()
-        self._setup(decisions, temperature, tanh_constant, op_tanh_reduce, skip_target)
-        H = lstm_size
-        self.start = nn.Parameter(torch.empty(1, H))  # official g_emb
-        self.lstm = nn.ModuleList(nn.LSTMCell(H, H) for _ in range(lstm_layers))
-        self._add_heads(H, share_heads)
-        for p in self.parameters():
-            nn.init.uniform_(p, -init_range, init_range)
-        self._add_op_prior(op_prior)
-
-    def _initial_state(self, n: int):
-        H, device = self.hidden_size, self.start.device
-        return [(torch.zeros(n, H, device=device), torch.zeros(n, H, device=device)) for _ in self.lstm]
-
-    def _step(self, x, state):
-        new_state = []
-        for layer, (h, c) in zip(self.lstm, state):
-            h, c = layer(x, (h, c))
-            new_state.append((h, c))
-            x = h
-        return x, new_state
+def _repeat(samples: Samples, n: int) -> Samples:
+    """A one-row batch as ``n`` equal rows (the tensors keep their graph)."""
+    rows = lambda x: None if x is None else x.expand(n, *x.shape[1:])  # noqa: E731
+    return Samples([dict(samples.archs[0]) for _ in range(n)], rows(samples.log_prob), rows(samples.entropy),
+                   rows(samples.skip_penalty), rows(samples.skip_rate), rows(samples.decision_log_prob),
+                   rows(samples.decision_hidden))

@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from supernet import InputChoice, LayerChoice, activate, count_parameters, freeze
+from supernet import InputChoice, LayerChoice, activate, architecture_key, count_parameters, freeze
 
 __all__ = ["PROXIES", "ZeroCostScorer", "proxy_batches", "feature_blocks", "child_parameters", "fresh_copy"]
 
@@ -155,7 +155,7 @@ class ZeroCostScorer:
 
     # ------------------------------------------------------------------------------------------ #
     def score(self, arch: Mapping) -> Dict[str, float]:
-        key = repr(sorted(arch.items()))
+        key = architecture_key(arch)
         if key not in self._cache:
             scores: Dict[str, float] = {}
             if "params" in self.names:

@@ -1,122 +1,189 @@
-"""The optional parts a search config asks for, built from it: budget, predictor, proxies, short training.
+"""The one assembler: a search config becomes a `Search` (task, supernet, strategy, optimizer, budget,
+predictor), the same for the command line, the Python API (`enas.api.search_model`) and ``enas-derive``.
 
-Each reads its own config node (``constraint``, ``predictor``, ``proxies``, ``derive.short_train``);
-a checkpoint written before a node existed lacks it, so every reader falls back to the schema's
-defaults (``enas-derive`` on an old run still works).
+Each optional part reads its own config node (``constraint``, ``predictor``, ``proxies``,
+``derive.short_train``) and is None when the config asks for none. From Python the model and the task
+are given instead of built from ``space`` and ``data``.
 """
 from __future__ import annotations
 
-import dataclasses
-from typing import Dict, Optional, Sequence
+import copy
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from supernet import create_space, decisions
+from supernet import create_space, decisions, space_kwargs
 
-from ..config.schema import (ConstraintConfig, DifferentiableConfig, EvolutionConfig, PredictorConfig, ProxyConfig,
-                     ShortTrainConfig, TrainerConfig)
-from .constraints import Constraint
+from ..config.schema import TrainerConfig
 from ..predictors.performance import PerformancePredictor
-from ..predictors.ranking import AZ_NAS
 from ..predictors.surrogate import Surrogate
-from ..predictors.zero_cost import PROXIES, ZeroCostScorer, proxy_batches
+from ..predictors.zero_cost import PROXIES, ZeroCostScorer, fresh_copy, proxy_batches
+from ..runs import distributed
+from ..runs.process import seed_everything
+from ..strategies import Strategy, create_strategy
+from ..tasks import Task, build_task
+from .constraints import Constraint
 from .short_train import SuccessiveHalving
+from .signals import proxies_needed
+from .training import make_optimizer, make_scheduler
 
-__all__ = ["node", "example_input", "build_constraint", "build_zero_cost", "build_predictor", "build_short_train",
-           "derive_signals", "evolution_options", "differentiable_options"]
-
-
-def node(cfg, path: str, schema):
-    """``cfg.<path>`` as a plain dict over the schema's defaults (absent in older configs)."""
-    value = OmegaConf.select(cfg, path, default=None) if isinstance(cfg, DictConfig) else None
-    merged = dataclasses.asdict(schema())
-    if value is not None:
-        merged.update(OmegaConf.to_container(value, resolve=True))
-    return merged
+__all__ = ["Search", "build_search", "build_supernet", "build_constraint", "build_zero_cost", "build_predictor",
+           "build_short_train", "to_memory_format"]
 
 
-def example_input(task) -> Optional[torch.Tensor]:
-    """One input example with its batch dimension, to count FLOPs (image tasks)."""
-    loader = getattr(task, "valid", None)
-    x = getattr(loader, "x", None)
-    return x[:1] if isinstance(x, torch.Tensor) and x.dim() == 4 else None
+@dataclass
+class Search:
+    """Everything one search holds. ``space`` is ``{"name", "kwargs"}`` (name None for a model given from
+    Python); ``network(overrides)`` builds an untrained network of the space (zero-cost proxies, short
+    training); ``proxy_batches`` are the minibatches the proxies score on (None: drawn from the task)."""
+
+    cfg: Any
+    task: Task
+    model: nn.Module
+    space: Dict
+    strategy: Strategy
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    device: torch.device
+    network: Callable[[Mapping], nn.Module]
+    split: Dict = field(default_factory=dict)
+    proxy_batches: Optional[List] = None
 
 
-def build_constraint(cfg, model: nn.Module, task) -> Optional[Constraint]:
-    spec = node(cfg, "constraint", ConstraintConfig)
-    if spec["max_params"] is None and spec["max_flops"] is None:
+def build_supernet(space_cfg, device: torch.device, data_info: Optional[Dict] = None) -> Tuple[nn.Module, Dict]:
+    """The space a config names; ``data_info`` (e.g. the vocabulary size) must agree with it."""
+    spec = OmegaConf.to_container(space_cfg, resolve=True) if isinstance(space_cfg, DictConfig) else dict(space_cfg)
+    if "name" not in spec:
+        raise ValueError("the space config needs a 'name' (e.g. space=micro)")
+    name = spec.pop("name")
+    vocab = (data_info or {}).get("vocab_size")
+    if vocab is not None and spec.setdefault("vocab_size", vocab) != vocab:
+        raise ValueError(f"space.vocab_size={spec['vocab_size']} but the data has {vocab} words")
+    classes = (data_info or {}).get("num_classes")
+    if classes is not None and "num_classes" in space_kwargs(name):  # your images: their number of classes
+        if spec.get("num_classes", classes) != classes:
+            raise ValueError(f"space.num_classes={spec['num_classes']} but the data has {classes} classes")
+        if classes != space_kwargs(name)["num_classes"]:  # a default stays implicit: older checkpoints still match
+            spec["num_classes"] = classes
+    model = create_space(name, **spec).to(device)
+    return model, {"name": name, "kwargs": spec}
+
+
+def to_memory_format(model: nn.Module, trainer) -> nn.Module:
+    return model.to(memory_format=torch.channels_last) if trainer.channels_last else model
+
+
+def _registered_network(space: Dict) -> Callable[[Mapping], nn.Module]:
+    return lambda overrides: create_space(space["name"], **{**space["kwargs"], **overrides})
+
+
+def _copied_network(model: nn.Module) -> Callable[[Mapping], nn.Module]:
+    """Fresh networks of a model given from Python: re-initialised copies of it as it was before training."""
+    initial = copy.deepcopy(model)
+
+    def network(overrides: Mapping) -> nn.Module:
+        if overrides:
+            raise ValueError(f"a size override for proxies or short training ({dict(overrides)}) needs a registered "
+                             "space; from Python, pass build_space= a function that builds your network at that size")
+        return fresh_copy(initial)
+    return network
+
+
+def build_search(cfg, device: torch.device, model: Optional[nn.Module] = None, task: Optional[Task] = None,
+                 network: Optional[Callable[[Mapping], nn.Module]] = None, batches: Optional[List] = None,
+                 example: Optional[torch.Tensor] = None) -> Search:
+    """The search ``cfg`` describes, freshly initialised (seeded by ``cfg.seed``). From Python, ``model``
+    and ``task`` replace ``cfg.space`` and ``cfg.data``; ``network`` (default: copies of ``model``) builds
+    untrained networks of the space, ``batches`` are the zero-cost proxies' minibatches and ``example`` an
+    input to count FLOPs with (default: the task's)."""
+    seed_everything(cfg.seed)
+    split: Dict = {}
+    if task is None:
+        task, split = build_task(cfg, device, "search")
+    if model is None:
+        model, space = build_supernet(cfg.space, device, split)
+        network = _registered_network(space)
+    else:
+        space = {"name": None, "kwargs": {}}
+        network = network or _copied_network(model)
+    to_memory_format(model, cfg.trainer)
+    model = distributed.sync_batchnorm(model, cfg.trainer.sync_bn, device)
+    constraint = build_constraint(cfg, model, example if example is not None else task.example_input())
+    partial = Search(cfg, task, model, space, None, None, None, device, network, split, batches)
+    predictor = build_predictor(partial)
+    partial.strategy = create_strategy(cfg, decisions(model), device, constraint, predictor)
+    partial.optimizer = make_optimizer(model, cfg.trainer)
+    partial.scheduler = make_scheduler(partial.optimizer, cfg.trainer)
+    return partial
+
+
+def build_constraint(cfg, model: nn.Module, example: Optional[torch.Tensor]) -> Optional[Constraint]:
+    """The budget of ``cfg.constraint`` (None when unbounded); FLOPs are counted on ``example``."""
+    spec = cfg.constraint
+    if spec.max_params is None and spec.max_flops is None:
         return None
-    return Constraint(model, spec["max_params"], spec["max_flops"], example_input(task))
+    return Constraint(model, spec.max_params, spec.max_flops, example)
 
 
-def derive_signals(derive_cfg) -> Sequence[str]:
-    """The zero-cost proxies derive needs (its select rule, rank_by, combined signals and record list)."""
-    wanted = {derive_cfg.get("select", "shared"), derive_cfg.get("rank_by", "shared"),
-              *derive_cfg.get("signals", []), *derive_cfg.get("record", [])}
-    names = [n for n in PROXIES if n in wanted]
-    if "az_nas" in wanted:
-        names += [n for n in AZ_NAS if n not in names]
-    return names
-
-
-def build_zero_cost(cfg, space: Dict, task, device: torch.device, names: Sequence[str]) -> Optional[ZeroCostScorer]:
+def build_zero_cost(search: Search, names) -> Optional[ZeroCostScorer]:
     """Zero-cost scorer of ``names`` on a fresh network of the searched space (size overrides from
     ``proxies.space``), from ``proxies.batches`` training minibatches; None when nothing is needed."""
     if not names:
         return None
-    spec = node(cfg, "proxies", ProxyConfig)
-    kwargs = {**space["kwargs"], **spec["space"]}
-    n_batches = max(spec["batches"], 2 if "zico" in names else 1)
-    batches = proxy_batches(task, n_batches, int(cfg.seed))
-    return ZeroCostScorer(lambda: create_space(space["name"], **kwargs), batches, task.loss, names,
-                          seed=int(cfg.seed), device=device)
+    cfg = search.cfg
+    batches = search.proxy_batches
+    if batches is None:
+        batches = proxy_batches(search.task, max(cfg.proxies.batches, 2 if "zico" in names else 1), int(cfg.seed))
+    overrides = dict(cfg.proxies.space)
+    return ZeroCostScorer(lambda: search.network(overrides), batches, search.task.loss, names, seed=int(cfg.seed),
+                          device=search.device)
 
 
-def build_predictor(cfg, model: nn.Module, space: Dict, task, device: torch.device) -> Optional[PerformancePredictor]:
-    spec = node(cfg, "predictor", PredictorConfig)
-    needed = cfg.get("strategy") == "predictor" or OmegaConf.select(cfg, "controller.screen_keep", default=0) or \
-        OmegaConf.select(cfg, "derive.select", default="shared") == "predictor"
-    if not spec["enabled"]:
-        if needed:
-            raise ValueError("strategy=predictor, controller.screen_keep and derive.select=predictor need the "
-                             "learned predictor: add predictor.enabled=true")
+def predictor_needed(cfg) -> bool:
+    """Whether the learned predictor is on: ``predictor.enabled``, or ``strategy=predictor``, which is nothing
+    without it. Screening and ``derive.select=predictor`` use it only when it is on."""
+    if cfg.strategy == "predictor" or cfg.predictor.enabled:
+        return True
+    if cfg.controller.screen_keep or cfg.derive.select == "predictor":
+        raise ValueError("controller.screen_keep and derive.select=predictor need the learned predictor: add "
+                         "predictor.enabled=true")
+    return False
+
+
+def build_predictor(search: Search) -> Optional[PerformancePredictor]:
+    cfg = search.cfg
+    if not predictor_needed(cfg):
         return None
-    unknown = [f for f in spec["features"] if f not in PROXIES]
+    spec = cfg.predictor
+    unknown = [f for f in spec.features if f not in PROXIES]
     if unknown:
         raise ValueError(f"predictor.features: {unknown[0]!r} is not a zero-cost proxy; available: {', '.join(PROXIES)}")
-    surrogate = Surrogate(decisions(model), spec["features"], spec["ensemble"], spec["hidden"], spec["steps"],
-                          holdout=spec["holdout"], window=spec["window"], seed=int(cfg.seed))
-    zero_cost = build_zero_cost(cfg, space, task, device, spec["features"])
-    return PerformancePredictor(surrogate, zero_cost, spec["min_points"])
+    surrogate = Surrogate(decisions(search.model), list(spec.features), spec.ensemble, spec.hidden, spec.steps,
+                          holdout=spec.holdout, window=spec.window, seed=int(cfg.seed))
+    return PerformancePredictor(surrogate, build_zero_cost(search, list(spec.features)), spec.min_points)
 
 
-def predictor_options(cfg) -> Dict:
-    spec = node(cfg, "predictor", PredictorConfig)
-    return {k: spec[k] for k in ("pool", "evaluate", "kappa", "elite")}
+def _trainer_settings(trainer) -> TrainerConfig:
+    if isinstance(trainer, TrainerConfig):
+        return trainer
+    return TrainerConfig(**OmegaConf.to_container(trainer, resolve=True))
 
 
-def evolution_options(cfg) -> Dict:
-    """``strategy=evolution``'s settings (`enas.config.EvolutionConfig`)."""
-    return node(cfg, "evolution", EvolutionConfig)
-
-
-def differentiable_options(cfg) -> Dict:
-    """``strategy=darts`` / ``gdas``'s settings (`enas.config.DifferentiableConfig`, key ``darts``)."""
-    return node(cfg, "darts", DifferentiableConfig)
-
-
-def build_short_train(cfg, derive_cfg, space: Dict, task, device: torch.device) -> Optional[SuccessiveHalving]:
-    """Successive halving for ``derive.select=short_train`` (None for any other rule)."""
-    if derive_cfg.get("select", "shared") != "short_train":
+def build_short_train(search: Search, settings) -> Optional[SuccessiveHalving]:
+    """Successive halving for ``derive.select=short_train`` (None for any other rule); ``settings`` is a
+    derive node."""
+    if settings.select != "short_train":
         return None
-    spec = dataclasses.asdict(ShortTrainConfig())
-    given = derive_cfg.get("short_train")
-    if given is not None:
-        spec.update(OmegaConf.to_container(given, resolve=True) if isinstance(given, DictConfig) else dict(given))
-    kwargs = {**space["kwargs"], **spec["space"]}
-    trainer = TrainerConfig(**node(cfg, "trainer", TrainerConfig))
-    steps = max(1, spec["train_subset"] // task.train.batch_size) if spec["train_subset"] else None
-    return SuccessiveHalving(lambda: create_space(space["name"], **kwargs), task, trainer, spec["finalists"],
-                             spec["epochs"], spec["eta"], spec["lr"], steps, int(cfg.seed), device)
+    spec, task = settings.short_train, search.task
+    steps = max(1, spec.train_subset // task.batch_size) if spec.train_subset else None
+    overrides = dict(spec.space)
+    return SuccessiveHalving(lambda: search.network(overrides), task, _trainer_settings(search.cfg.trainer),
+                             spec.finalists, spec.epochs, spec.eta, spec.lr, steps, int(search.cfg.seed), search.device)
+
+
+def derive_zero_cost(search: Search, settings) -> Optional[ZeroCostScorer]:
+    """The zero-cost scorer derive's settings need (None when they need none)."""
+    return build_zero_cost(search, proxies_needed(settings))

@@ -9,11 +9,12 @@ restricted to the budget. Measures are cached per architecture (a forward pass o
 """
 from __future__ import annotations
 
-import json
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 from torch import nn
+
+from supernet import architecture_key
 
 from ..predictors.zero_cost import child_parameters
 
@@ -69,7 +70,7 @@ class Constraint:
         return self.max_params is not None or self.max_flops is not None
 
     def measure(self, arch: Mapping) -> Dict[str, float]:
-        key = json.dumps(arch, sort_keys=True)
+        key = architecture_key(arch)
         if key not in self._cache:
             self._cache[key] = measure_child(self.model, arch, self.example)
         return self._cache[key]

@@ -4,20 +4,20 @@ ENAS (Pham et al. 2018, section 2.2, "Deriving Architectures"): sample several a
 the trained policy, score each on a validation minibatch with the shared weights, keep the best.
 We score every candidate on the *same* validation batches (several, not one), break accuracy ties
 by validation loss, and re-score the ``top_k`` on the whole validation split: the shared-weight
-ranking is noisy, and a tie on a single batch is common (DESIGN.md).
+ranking is noisy, and a tie on a single batch is common.
 
 The final pick (``select``) may use more than the shared weights; each signal is computed for every
 candidate and written to ``derive_candidates.csv``, so what each signal alone would have picked stays
-visible (``benchmarks/nb201_pick.py`` replays them):
+visible (``python -m benchmarks.analysis pick`` replays them):
 
 * ``shared``: the best finalist by whole-validation shared-weight score (the rule above);
 * a zero-cost proxy (``zico``, ``naswot``, ..., ``az_nas``) or ``predictor`` (the learned predictor's
   estimate): the candidate that signal rates best;
 * ``combined``: the best by the log-rank sum of ``signals`` (AZ-NAS's aggregation, `enas.predictors.ranking`);
 * ``short_train``: successive halving over the ``short_train.finalists`` best by ``rank_by``, trained
-  from scratch (`enas.short_train`).
+  from scratch (`enas.search.short_train`).
 
-A budget (`enas.constraints.Constraint`) drops candidates that do not fit; with ``screen_samples``,
+A budget (`enas.search.constraints.Constraint`) drops candidates that do not fit; with ``screen_samples``,
 the predictor keeps the ``num_samples`` most promising of that many before any is scored.
 
 A training-free search (``trainer.epochs=0``: no shared training) derives with ``shared_weights=False``:
@@ -26,112 +26,64 @@ passes), so the pick must be training-free.
 """
 from __future__ import annotations
 
-import csv
-import json
 import math
-import re
+import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
+from omegaconf import OmegaConf
 from torch import nn
 
-from supernet import Decision, activate, decisions as space_decisions, save_architecture
+from supernet import activate, architecture_key
 
-from ..predictors.ranking import AZ_NAS, log_rank_sum
-from ..predictors.zero_cost import PROXIES
+from ..config import DeriveConfig, check_config
+from ..predictors.ranking import log_rank_sum
+from ..runs.console import announce, progress
+from ..runs.folder import output_dir
+from .build import Search, build_short_train, derive_zero_cost
+from .constraints import measure_child
+from .signals import NEEDS_TRAINING, add_signals, check_select, training_free_pick
+from .state import load_search
+from .summary import write_architecture
 
-__all__ = ["derive", "describe_architecture", "write_architecture", "SELECT_RULES", "signal_names"]
-
-SELECT_RULES = ("shared", "predictor", "combined", "short_train")
-NEEDS_TRAINING = ("shared", "predictor")  # signals that come from what the search trained or measured
-
-
-def signal_names() -> List[str]:
-    """Every signal derive can compute per candidate."""
-    return ["shared", "predictor", "az_nas", *PROXIES]
-
-
-def _key(arch: Dict) -> str:
-    return json.dumps(arch, sort_keys=True)
+__all__ = ["derive", "run_derive", "derive_checkpoint"]
 
 
-def training_free_pick(select: str, signals: Sequence[str], rank_by: str) -> bool:
-    """Whether ``select`` picks without the shared weights or the predictor (what a search with no
-    shared training can use)."""
-    used = {"combined": list(signals), "short_train": [rank_by]}.get(select, [select])
-    return not set(used) & set(NEEDS_TRAINING)
-
-
-def _check_select(select: str, signals: Sequence[str], rank_by: str) -> None:
-    known = signal_names()
-    if select not in (*SELECT_RULES, *known):
-        raise ValueError(f"unknown derive.select {select!r}; use one of {', '.join(SELECT_RULES)} or a signal: "
-                         f"{', '.join(known)}")
-    for name in (*signals, rank_by):
-        if name not in (*known, "combined"):
-            raise ValueError(f"unknown derive signal {name!r}; available: {', '.join(known)}")
-
-
-def _candidate_pool(strategy, num_samples: int, greedy: bool, constraint, predictor, screen_samples: int,
-                    uniform_samples: int) -> Tuple[List[Dict], Dict[str, str]]:
+def _candidate_pool(strategy, settings, constraint, predictor) -> Tuple[List[Dict], Dict[str, str]]:
     """The distinct candidates, and where each came from (greedy, strategy, uniform)."""
+    num_samples, screen_samples, uniform_samples = settings.num_samples, settings.screen_samples, settings.uniform_samples
     sources: Dict[str, str] = {}
     pool: List[Dict] = []
 
     def add(archs, source):
         for a in archs:
-            sources.setdefault(_key(a), source)
+            sources.setdefault(architecture_key(a), source)
         pool.extend(archs)
 
-    if greedy and hasattr(strategy, "controller"):
-        add(strategy.controller.sample_many(1, greedy=True).archs, "greedy")
+    if settings.greedy:
+        add(strategy.greedy_candidates(), "greedy")
     add(strategy.candidates(max(num_samples, screen_samples)), "strategy")
-    unique = list({_key(a): a for a in pool}.values())
+    unique = list({architecture_key(a): a for a in pool}.values())
     if constraint is not None:
         unique = constraint.filter(unique)
     if screen_samples > num_samples and predictor is not None and predictor.ready and len(unique) > num_samples:
         predicted, _ = predictor.predict(unique)
         unique = [unique[i] for i in sorted(range(len(unique)), key=lambda i: -predicted[i])[:num_samples]]
     if uniform_samples:  # exploration beyond what the strategy proposes, within the budget
-        seen = {_key(a) for a in unique}
-        fresh = [a for a in strategy.uniform(uniform_samples) if _key(a) not in seen]
+        seen = {architecture_key(a) for a in unique}
+        fresh = [a for a in strategy.uniform(uniform_samples) if architecture_key(a) not in seen]
         add(fresh, "uniform")
-        unique += list({_key(a): a for a in fresh}.values())
+        unique += list({architecture_key(a): a for a in fresh}.values())
     if not unique:
         raise RuntimeError("derive has no candidate: every sampled architecture was outside the budget")
     return unique, sources
 
 
-def _add_signals(rows: List[Dict], needed: Sequence[str], zero_cost, predictor, progress=None) -> None:
-    """Fill ``row[name]`` for every signal in ``needed`` (higher is better for each)."""
-    for row in rows:
-        row["shared"] = row["score"]
-    proxies = [n for n in needed if n in PROXIES] + (list(AZ_NAS) if "az_nas" in needed else [])
-    if proxies:
-        if zero_cost is None:
-            raise ValueError(f"derive signals {proxies} need zero-cost proxies (not available for this run)")
-        for row in (progress(rows) if progress else rows):
-            scores = zero_cost.score(row["architecture"])
-            row.update({n: scores[n] for n in dict.fromkeys(proxies)})
-    if "az_nas" in needed:
-        for row, value in zip(rows, log_rank_sum(rows, AZ_NAS)):
-            row["az_nas"] = value
-    if "predictor" in needed:
-        if predictor is None:
-            raise ValueError("derive signal 'predictor' needs the learned predictor (predictor.enabled=true)")
-        predictor.refit(force=True)  # derive's own scores count too
-        means = predictor.predict([r["architecture"] for r in rows])[0] if predictor.surrogate.fitted \
-            else [float("nan")] * len(rows)
-        for row, value in zip(rows, means):
-            row["predictor"] = value
-
-
-def derive(model: nn.Module, strategy, task, num_samples: int = 100, num_batches: int = 10, top_k: int = 5,
-           greedy: bool = True, progress=None, select: str = "shared", signals: Sequence[str] = ("shared",),
-           rank_by: str = "shared", record: Sequence[str] = (), screen_samples: int = 0, uniform_samples: int = 0,
-           constraint=None, predictor=None, zero_cost=None, short_train=None, shared_weights: bool = True) -> Dict:
+def derive(model: nn.Module, strategy, task, settings=None, progress=None, constraint=None, predictor=None,
+           zero_cost=None, short_train=None, shared_weights: bool = True) -> Dict:
     """Returns ``{"architecture", "score", "candidates"}``; candidates are ranked best first by shared
-    weights, each with its signals, and ``selected`` marks the pick.
+    weights, each with its signals, and ``selected`` marks the pick. ``settings`` is a derive config node
+    (`enas.config.DeriveConfig`, whose fields are the settings named below).
 
     ``task.score`` gives each candidate a ``score`` (higher is better: accuracy, exp(-loss), or
     80 / perplexity for language models) and a ``loss`` that breaks ties. ``record`` names signals
@@ -141,22 +93,23 @@ def derive(model: nn.Module, strategy, task, num_samples: int = 100, num_batches
     ``shared_weights=False`` (nothing was trained): no candidate is scored on the shared weights, their
     ``score`` is NaN, and ``select``, ``signals`` and ``record`` must not need them.
     """
-    _check_select(select, [*signals, *record], rank_by)
+    s = settings if settings is not None else DeriveConfig()
+    select, signals, rank_by, record = s.select, list(s.signals), s.rank_by, list(s.record)
+    check_select(select, [*signals, *record], rank_by)
     if not shared_weights:
         untrained = [n for n in dict.fromkeys(record) if n in NEEDS_TRAINING]
         if not training_free_pick(select, signals, rank_by) or untrained:
             raise ValueError(f"a search without shared training cannot derive by {select!r} or record "
                              f"{untrained}: use a zero-cost proxy or az_nas (derive.select; derive.signals for "
                              "combined, derive.rank_by for short_train; derive.record)")
-    unique, sources = _candidate_pool(strategy, num_samples, greedy, constraint, predictor, screen_samples,
-                                      uniform_samples)
-    scored = [{"architecture": arch, "score": math.nan, "loss": math.nan, "source": sources[_key(arch)]}
+    unique, sources = _candidate_pool(strategy, s, constraint, predictor)
+    scored = [{"architecture": arch, "score": math.nan, "loss": math.nan, "source": sources[architecture_key(arch)]}
               for arch in unique]
     if shared_weights:
-        _score_shared(model, task, scored, num_batches, top_k, progress, predictor)
+        _score_shared(model, task, scored, s.num_batches, s.top_k, progress, predictor)
     needed = list(dict.fromkeys([*signals, rank_by, select, *record]))
     needed = [n for n in needed if n not in ("combined", "short_train", *(() if shared_weights else NEEDS_TRAINING))]
-    _add_signals(scored, needed, zero_cost, predictor, progress)
+    add_signals(scored, needed, zero_cost, predictor, progress)
     if not shared_weights and select in scored[0]:  # rank the written candidates by what picks among them
         scored.sort(key=lambda r: -_finite(r[select]))
     if "combined" in (select, rank_by, *record):  # recorded too, so an ablation sees it beside another pick
@@ -165,7 +118,7 @@ def derive(model: nn.Module, strategy, task, num_samples: int = 100, num_batches
     if constraint is not None and constraint.active:
         for row in scored:
             row.update(constraint.measure(row["architecture"]))
-    best = _select(scored, select, top_k, rank_by, short_train)
+    best = _select(scored, select, s.top_k, rank_by, short_train)
     best["selected"] = 1
     return {"architecture": best["architecture"], "score": {k: v for k, v in best.items() if k != "architecture"},
             "candidates": scored}
@@ -196,11 +149,11 @@ def _select(scored: List[Dict], select: str, top_k: int, rank_by: str, short_tra
             raise ValueError("derive.select=short_train needs a short-training evaluator")
         ranked = sorted(scored, key=lambda r: -_finite(r[rank_by]))
         winner = short_train([r["architecture"] for r in ranked])
-        by_key = {_key(r["architecture"]): r for r in scored}
-        for trained in getattr(short_train, "history", []):  # each finalist's last score, for the ablation
-            by_key[_key(trained["architecture"])].update(short_train=trained["score"],
+        by_key = {architecture_key(r["architecture"]): r for r in scored}
+        for trained in short_train.history:  # each finalist's last score, for the ablation
+            by_key[architecture_key(trained["architecture"])].update(short_train=trained["score"],
                                                          short_train_epochs=trained["epochs"])
-        return by_key[_key(winner)]
+        return by_key[architecture_key(winner)]
     return max(scored, key=lambda r: (_finite(r[select]), _finite(r["score"])))
 
 
@@ -208,47 +161,73 @@ def _finite(value: float) -> float:
     return value if value is not None and math.isfinite(value) else -math.inf
 
 
-def describe_architecture(decs: Sequence[Decision], arch: Dict) -> str:
-    """A readable summary: per node ``op(input) + op(input)`` where a node pairs inputs with ops."""
-    lines, nodes = [], {}
-    for d in decs:
-        nodes.setdefault(d.node, []).append(d)
-    for node, node_decs in nodes.items():
-        by_name = {d.label.rsplit("/", 1)[-1]: d for d in node_decs}
-        inputs = {m.group(1): name for name in by_name if (m := re.fullmatch(r"input(\d*)", name))}
-        ops = {m.group(1): name for name in by_name if (m := re.fullmatch(r"op(\d*)", name))}
-        if inputs and set(inputs) == set(ops):
-            terms = []
-            for slot in sorted(inputs):
-                d_in = by_name[inputs[slot]]
-                picked = ", ".join(d_in.options[i].rsplit("/", 1)[-1] for i in arch[d_in.label])
-                terms.append(f"{arch[by_name[ops[slot]].label]}({picked})")
-            lines.append(f"{node} = {' + '.join(terms)}")
-        else:
-            for d in node_decs:
-                value = arch[d.label]
-                if d.kind == "input":
-                    value = "[" + ", ".join(d.options[i].rsplit("/", 1)[-1] for i in value) + "]"
-                lines.append(f"{d.label} = {value}")
-    return "\n".join(lines)
 
 
-def write_architecture(out_dir: Path, model: nn.Module, result: Dict, space: Dict, extra: Optional[Dict] = None) -> Path:
-    """``architecture.json`` (what ``enas-train`` reads), ``architecture.txt`` and ``derive_candidates.csv``."""
-    out_dir = Path(out_dir)
-    arch = result["architecture"]
-    meta = {"space": space, "derive_score": result["score"], **(extra or {})}
-    path = save_architecture(out_dir / "architecture.json", arch, **meta)
-    summary = describe_architecture(space_decisions(model), arch)
-    if hasattr(model, "describe"):
-        summary = model.describe(arch) + "\n\n" + summary
-    (out_dir / "architecture.txt").write_text(summary + "\n")
-    with open(out_dir / "derive_candidates.csv", "w", newline="") as f:
-        metrics = list(dict.fromkeys(k for row in result["candidates"] for k in row if k != "architecture"))
-        writer = csv.DictWriter(f, fieldnames=["rank", *metrics, "architecture"])
-        writer.writeheader()
-        for rank, row in enumerate(result["candidates"]):
-            writer.writerow({"rank": rank, **{k: row.get(k, "") for k in metrics},
-                             "architecture": json.dumps(row["architecture"], sort_keys=True)})
-    return path
+def run_derive(search: Search, settings, out: Optional[Path] = None, began: Optional[float] = None) -> Dict:
+    """Derive with ``settings`` (a derive node) at the end of ``search``; with a run folder ``out``, write
+    ``architecture.json`` / ``.txt`` and the candidates there and print where they went. With ``began``
+    (the run's start time), the summary and the JSON also say how many minutes it took."""
+    cfg, model, strategy, task = search.cfg, search.model, search.strategy, search.task
+    result = derive(model, strategy, task, settings, progress=lambda it: progress(it, cfg.trainer.progress, desc="derive"),
+                    constraint=strategy.constraint, predictor=strategy.predictor,
+                    zero_cost=derive_zero_cost(search, settings), short_train=build_short_train(search, settings),
+                    shared_weights=cfg.trainer.epochs > 0)
+    best = result["score"]
+    metrics = {"derive_score": best.get("full_score", best["score"]), "derive_candidates": len(result["candidates"])}
+    if "acc" in best:
+        metrics["derive_valid_acc"] = best.get("full_acc", best["acc"])
+    if "ppl" in best:
+        metrics["derive_valid_ppl"] = best.get("full_ppl", best["ppl"])
+    child = measure_child(model, result["architecture"], task.example_input())
+    metrics.update({f"child_{k}": v for k, v in child.items()})
+    extra = {"child": child, "select": settings.select}
+    if began is not None:
+        extra["minutes"] = (time.time() - began) / 60
+    if cfg.benchmark:
+        from ..report.benchmark import lookup_benchmark
 
+        extra["benchmark"] = lookup_benchmark(cfg.benchmark, model, result["architecture"], cfg.benchmark_file,
+                                              constraint=strategy.constraint)
+        metrics.update({f"benchmark_{k}": v for k, v in extra["benchmark"].items() if isinstance(v, (int, float))})
+    done = {"architecture": result["architecture"], "score": best, "candidates": result["candidates"],
+            **metrics, **extra}
+    if out is not None:
+        path = write_architecture(out, model, result, search.space, extra)
+        announce(f"\nDerived architecture (picked by derive.select={extra['select']}{_shown(metrics)}):\n"
+                 f"{_summary(out, child, strategy.constraint, extra)}\nWritten to {path}\nRun folder: {out}\n")
+        done["out_dir"] = str(out)
+    return done
+
+
+def _shown(metrics: Dict) -> str:
+    shown = ", ".join(f"{k[len('derive_'):]} {v:.4g}" for k, v in metrics.items() if k.startswith("derive_valid"))
+    return f"; {shown} with the shared weights" if shown else ""
+
+
+def _summary(out: Path, child: Dict, constraint, extra: Dict) -> str:
+    summary = (out / "architecture.txt").read_text()
+    summary += (f"Child at the searched size: {child['params']:,.0f} parameters, {child['flops'] / 1e6:,.2f}M "
+                f"multiply-accumulates per example" + (f" (budget: {constraint.describe()})"
+                                                       if constraint is not None else "") + "\n")
+    if "benchmark" in extra:
+        b = extra["benchmark"]
+        summary += (f"NAS-Bench-201: CIFAR-10 test accuracy {b['cifar10_test_acc']:.2f}, "
+                    f"in the top {b.get('top_percent', float('nan')):.2f}% of the space")
+        if "budget_top_percent" in b:
+            summary += f", top {b['budget_top_percent']:.2f}% of the cells within the budget"
+        summary += "\n"
+    if "minutes" in extra:
+        summary += f"Search took {extra['minutes']:.1f} minutes (this process, including derive)\n"
+    return summary
+
+
+def derive_checkpoint(cfg) -> Dict:
+    """``enas-derive checkpoint=<run dir or .pt>``: rebuild the search from the configuration stored in its
+    checkpoint, load its weights and policy, and derive with this command's ``derive`` settings (e.g.
+    ``derive.num_samples=500``): on a killed run, or to derive at several epochs."""
+    check_config(cfg)
+    run = load_search(cfg.checkpoint, cfg.device)
+    out = output_dir(cfg)
+    OmegaConf.save(cfg, Path(out) / "config.yaml")
+    print(f"Deriving from {cfg.checkpoint} (search epoch {run.state['epoch']})")
+    return run_derive(run.search, cfg.derive, out)

@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Dict, Optional, Tuple
 
 import torch
@@ -21,16 +22,18 @@ from torch import nn
 
 from supernet import ArchitectureError, freeze, load_architecture, use_running_stats
 
-from ..config.schema import check_config
+from ..config import check_config, validate_values
 from ..runs import distributed
-from ..runs.checkpoint import RunLock, rng_state, save_checkpoint, set_rng_state
-from .build import example_input
+from ..runs.checkpoint import rng_state, save_checkpoint, set_rng_state
+from ..runs.console import announce
+from ..runs.lock import RunLock
+from ..runs.metrics import MetricsLogger
+from ..runs.process import resolve_device, seed_everything
+from ..tasks import build_task
+from .build import build_supernet, to_memory_format
 from .constraints import count_flops
-from ..runs.process import MetricsLogger, announce, resolve_device, seed_everything
-from .loop import build_supernet, open_run, to_memory_format
-from ..tasks.image import build_task
+from .state import open_run
 from .training import make_optimizer, make_scheduler, train_epoch
-from ..config.checks import validate_values
 
 __all__ = ["retrain", "build_child", "check_architecture_file", "EarlyStopping"]
 
@@ -122,14 +125,14 @@ def _retrain(cfg, device: torch.device, out: Path, state: Optional[Dict], resume
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     to_memory_format(model, cfg.trainer)
-    model = distributed.sync_batchnorm(model, cfg.trainer.get("sync_bn", False), device)
+    model = distributed.sync_batchnorm(model, cfg.trainer.sync_bn, device)
     optimizer = make_optimizer(model, cfg.trainer)
     scheduler = make_scheduler(optimizer, cfg.trainer)
     logger = MetricsLogger(out, resume=bool(resume_from)) if main else None
     params = _parameters(model)
     log.info("standalone child of %s %s: %.3fM parameters (without auxiliary head); outputs in %s",
              space["name"], space["kwargs"], params / 1e6, out)
-    stopper = EarlyStopping(cfg.trainer.get("early_stop", 0))
+    stopper = EarlyStopping(cfg.trainer.early_stop)
     start = 0
     if state is not None:
         if state.get("space") != space or state.get("architecture") != arch:
@@ -145,51 +148,68 @@ def _retrain(cfg, device: torch.device, out: Path, state: Optional[Dict], resume
             logger.truncate(state["epoch"])
     if main:
         OmegaConf.save(cfg, out / "config.yaml")
+    run = SimpleNamespace(cfg=cfg, task=task, model=model, optimizer=optimizer, scheduler=scheduler, space=space,
+                          arch=arch, stopper=stopper, logger=logger, out=out, main=main)
+    row = _train(run, start)
+    return _finish(run, row, params, started)
+
+
+def _train(run, start: int) -> Dict:
+    """Epochs ``start`` .. the last (or early stopping's): train, evaluate, log and checkpoint each."""
+    cfg, task, model, stopper = run.cfg, run.task, run.model, run.stopper
     row: Dict = {}
     for epoch in range(start, cfg.trainer.epochs):
         if stopper.stopped:
             break
         began = time.time()
-        row = {"epoch": epoch, "lr": optimizer.param_groups[0]["lr"]}
-        row.update(train_epoch(model, task, optimizer, cfg.trainer, epoch, desc="retrain"))
+        row = {"epoch": epoch, "lr": run.optimizer.param_groups[0]["lr"]}
+        row.update(train_epoch(model, task, run.optimizer, cfg.trainer, epoch, desc="retrain"))
         distributed.average_buffers(model)  # every rank evaluates (and rank 0 saves) the same statistics
-        scheduler.step()
+        run.scheduler.step()
         if stopper.patience:
             row.update({f"valid_{k}": v for k, v in task.evaluate(model, task.valid).items()})
             stopper.update(row["valid_score"], epoch, model)
         row.update({f"test_{k}": v for k, v in task.evaluate(model, task.test).items()})
         row["epoch_seconds"] = time.time() - began
-        if not main:
+        if not run.main:
             continue
-        logger.log(row)
+        run.logger.log(row)
         log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
-        save_checkpoint({"model": model.state_dict(), "w_optim": optimizer.state_dict(),
-                         "lr_sched": scheduler.state_dict(), "epoch": epoch, "rng": rng_state(),
-                         "config": OmegaConf.to_container(cfg, resolve=True), "space": space, "architecture": arch,
-                         "early_stop": stopper.state_dict()},
-                        out / "checkpoints", epoch, keep_every=cfg.get("keep_every", 0))
+        save_checkpoint({"model": model.state_dict(), "w_optim": run.optimizer.state_dict(),
+                         "lr_sched": run.scheduler.state_dict(), "epoch": epoch, "rng": rng_state(),
+                         "config": OmegaConf.to_container(cfg, resolve=True), "space": run.space,
+                         "architecture": run.arch, "early_stop": stopper.state_dict()},
+                        run.out / "checkpoints", epoch, keep_every=cfg.keep_every)
         if stopper.stopped:
             log.info("early stop after epoch %d: no better validation score for %d epochs (best: epoch %d, %.4g)",
                      epoch, stopper.patience, stopper.best_epoch, stopper.best)
+    return row
+
+
+def _finish(run, row: Dict, params: int, started: float) -> Dict:
+    """The test score of the weights to report (early stopping's best epoch, else the last), written to
+    ``results.json`` and announced."""
+    cfg, task, model, stopper = run.cfg, run.task, run.model, run.stopper
     if stopper.best_state is not None:  # report the epoch early stopping chose, not the last one
         model.load_state_dict(stopper.best_state)
         row = {f"test_{k}": v for k, v in task.evaluate(model, task.test).items()}
     elif not row:  # resumed a finished run: evaluate what is there
         row = {f"test_{k}": v for k, v in task.evaluate(model, task.test).items()}
     tested = {k: v for k, v in row.items() if k.startswith("test_")}
-    flops = count_flops(model, example_input(task))  # per example, in eval mode: without the auxiliary head
+    flops = count_flops(model, task.example_input())  # per example, in eval mode: without the auxiliary head
     result = {**tested, "params": params, "flops": flops,
               "params_with_aux": sum(p.numel() for p in model.parameters()), "epochs": cfg.trainer.epochs,
               **({"best_epoch": stopper.best_epoch, "stopped_early": stopper.stopped} if stopper.patience else {}),
-              "space": space, "architecture": arch, "out_dir": str(out), "minutes": (time.time() - started) / 60}
+              "space": run.space, "architecture": run.arch, "out_dir": str(run.out),
+              "minutes": (time.time() - started) / 60}
     distributed.cleanup()
-    if not main:
+    if not run.main:
         return result
-    (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
-    logger.close()
+    (run.out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
+    run.logger.close()
     shown = ", ".join(f"{k[len('test_'):]} {v:.4f}" for k, v in tested.items())
     size = f"{params / 1e6:.3f}M parameters" + ("" if math.isnan(flops) else
                                                  f", {flops / 1e6:,.2f}M multiply-accumulates per example")
     announce(f"\nTest {shown} after {cfg.trainer.epochs} epochs; {size}; {result['minutes']:.1f} minutes. "
-             f"Results in {out / 'results.json'}\n")
+             f"Results in {run.out / 'results.json'}\n")
     return result

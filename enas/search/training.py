@@ -2,15 +2,16 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Sequence
+from typing import Callable, Dict, Optional, Sequence
 
 import torch
 from torch import nn
 
 from supernet import activate
 
+from ..config.schema import OPTIMIZERS, SCHEDULES
 from ..runs import distributed
-from ..runs.process import progress
+from ..runs.console import progress
 
 __all__ = ["make_optimizer", "make_scheduler", "shared_weights_step", "train_epoch"]
 
@@ -22,7 +23,7 @@ def make_optimizer(model: nn.Module, trainer) -> torch.optim.Optimizer:
                                nesterov=trainer.nesterov and trainer.momentum > 0, weight_decay=trainer.weight_decay)
     if trainer.optimizer == "adam":
         return torch.optim.Adam(params, lr=trainer.lr, weight_decay=trainer.weight_decay)
-    raise ValueError(f"unknown trainer.optimizer {trainer.optimizer!r}; use 'sgd' or 'adam'")
+    raise ValueError(f"unknown trainer.optimizer {trainer.optimizer!r}; use one of {', '.join(OPTIMIZERS)}")
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, trainer):
@@ -36,23 +37,18 @@ def make_scheduler(optimizer: torch.optim.Optimizer, trainer):
         floor = trainer.lr_min / trainer.lr
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda e: max(floor, trainer.decay_rate ** max(0, e + 1 - trainer.decay_start)))
-    raise ValueError(f"unknown trainer.schedule {trainer.schedule!r}; use 'cosine' or 'decay'")
+    raise ValueError(f"unknown trainer.schedule {trainer.schedule!r}; use one of {', '.join(SCHEDULES)}")
 
 
 def shared_weights_step(model: nn.Module, task, batch, optimizer: torch.optim.Optimizer, grad_clip: float,
                         arch: Optional[Dict] = None):
     """One SGD step on ``batch``; with ``arch`` only that path of the supernet runs and learns.
 
-    ``arch`` may instead be a differentiable strategy's step (`enas.differentiable`): a callable that
-    takes its architecture step and leaves the supernet relaxed for this one.
-
     Gradients are cleared with ``set_to_none=True``, so parameters off the sampled path have no
     gradient at all and the optimizer skips them: no weight decay or momentum drift on weights that
-    took no part (DESIGN.md).
+    took no part.
     """
-    if callable(arch):
-        arch(model, task)
-    elif arch is not None:
+    if arch is not None:
         activate(model, arch)
     loss, acc = task.loss(model, batch)
     optimizer.zero_grad(set_to_none=True)
@@ -64,9 +60,16 @@ def shared_weights_step(model: nn.Module, task, batch, optimizer: torch.optim.Op
     return loss.detach(), acc.detach()
 
 
+def _activate(model: nn.Module, task, arch: Dict) -> None:
+    activate(model, arch)
+
+
 def train_epoch(model: nn.Module, task, optimizer: torch.optim.Optimizer, trainer, epoch: int,
-                archs: Optional[Sequence[Dict]] = None, show_progress: bool = True, desc: str = "train") -> Dict:
-    """One pass over the training batches; ``archs`` gives one architecture per step (search)."""
+                archs: Optional[Sequence[Dict]] = None, show_progress: bool = True, desc: str = "train",
+                before_step: Callable[[nn.Module, object, Optional[Dict]], None] = _activate) -> Dict:
+    """One pass over the training batches. ``archs`` gives one architecture per step (search), and
+    ``before_step(model, task, arch)`` prepares the supernet for it (a strategy's `before_step`:
+    activate the path, or relax it for differentiable search)."""
     model.train()
     steps = task.steps_per_epoch
     if trainer.max_steps_per_epoch:
@@ -75,16 +78,16 @@ def train_epoch(model: nn.Module, task, optimizer: torch.optim.Optimizer, traine
     loss_sum = torch.zeros((), device=next(model.parameters()).device)
     acc_sum = torch.zeros_like(loss_sum)
     bar = progress(range(steps), show_progress and trainer.progress, desc=f"{desc} {epoch}")
-    if hasattr(task, "set_epoch"):
-        task.set_epoch(epoch)
+    task.set_epoch(epoch)
     batches = task.train_batches()
-    metric = getattr(task, "metric", "acc")
     done = 0
     for step in bar:
         if hasattr(model, "drop_path_prob"):  # ramped up linearly over the whole run, as ENAS
             model.drop_path_prob = trainer.drop_path_prob * (epoch * steps + step) / total_steps
-        loss, acc = shared_weights_step(model, task, distributed.shard(next(batches)), optimizer, trainer.grad_clip,
-                                        archs[step] if archs is not None else None)
+        batch = distributed.shard(next(batches))  # drawn first: a differentiable strategy's step draws after it
+        if archs is not None:
+            before_step(model, task, archs[step])
+        loss, acc = shared_weights_step(model, task, batch, optimizer, trainer.grad_clip)
         loss_sum += loss
         acc_sum += acc
         done += 1
@@ -95,5 +98,5 @@ def train_epoch(model: nn.Module, task, optimizer: torch.optim.Optimizer, traine
                     f"training loss is {mean_loss} at epoch {epoch}, step {step}: the weights diverged "
                     "(lower trainer.lr, or check the data); nothing of this epoch was checkpointed")
             if hasattr(bar, "set_postfix"):
-                bar.set_postfix({"loss": f"{mean_loss:.3f}", metric: f"{acc_sum.item() / done:.3f}"})
-    return {"train_loss": loss_sum.item() / done, f"train_{metric}": acc_sum.item() / done}
+                bar.set_postfix({"loss": f"{mean_loss:.3f}", task.metric: f"{acc_sum.item() / done:.3f}"})
+    return {"train_loss": loss_sum.item() / done, f"train_{task.metric}": acc_sum.item() / done}

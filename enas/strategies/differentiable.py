@@ -15,11 +15,11 @@ split: first-order DARTS (Liu et al., ICLR 2019, arXiv:1806.09055, Algorithm 1 w
   Deviation: the official forward also adds the other options' weights (value 0) to each edge's output,
   which passes the edge's summed gradient to those logits; we leave that term out (the paper's eq. 7).
 
-How it plugs into the one loop (`enas.search.search_epoch`): `shared_archs` returns, instead of
-architectures, this strategy's `relaxed_step` once per step; `enas.training.shared_weights_step` calls
-it with the model and the task before the shared-weights step. It takes the architecture step (after
-``trainer.warmup_epochs``; the shared weights of the relaxed supernet train from the first epoch), then
-leaves the model relaxed for the shared-weights step. The learning phase (`learn`) only reports the
+How it plugs into the one loop (`enas.search.loop`): `shared_archs` starts the epoch and leaves each
+step's architecture to `before_step`, which the loop calls with the model and the task before every
+shared-weights step: it takes the architecture step (after ``trainer.warmup_epochs``; the shared weights
+of the relaxed supernet train from the first epoch), then leaves the model relaxed for the shared-weights
+step. The learning phase (`learn`) only reports the
 epoch's architecture steps. Derive scores the argmax architecture (top-k for k-of-n input choices) and
 samples from softmax(alpha) with the shared weights, as for every strategy; with
 ``derive.num_samples=1 derive.uniform_samples=0`` it keeps DARTS's own rule, the argmax alone.
@@ -34,19 +34,18 @@ epoch to ``regulariser_weight`` at the last, as the authors' code (50 x epoch / 
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from supernet import Decision, activate, activate_sampled, activate_weighted
 
+from ..config.schema import DifferentiableConfig
 from ..runs import distributed
-from .base import RandomStrategy
+from .base import Reward, Strategy
 
-__all__ = ["DARTSStrategy", "GDASStrategy", "REGULARISERS", "beta_decay"]
-
-REGULARISERS = ("none", "beta")
+__all__ = ["DARTSStrategy", "GDASStrategy", "beta_decay"]
 
 
 def beta_decay(alphas: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -63,52 +62,49 @@ def refuse_unrelaxable(decisions: Sequence[Decision], strategy: str) -> None:
                          "relaxation; search this space with strategy=enas, random, evolution or predictor")
 
 
-def _validation_batches(task, strategy: str):
-    source = getattr(task, "validation_batches", None)
-    if source is None:
-        raise TypeError(f"strategy={strategy} learns its architecture weights on a validation loss, but the task "
-                        f"({type(task).__name__}) has no validation_batches(); image tasks have it, and "
-                        "SimpleTask(..., valid_data=batches) from Python")
-    return iter(source())
-
-
-class DifferentiableStrategy(RandomStrategy):
-    """Architecture logits, their Adam optimizer and the per-step hook. Subclasses say how the supernet is
-    relaxed: ``relax_for_architecture(model)`` (differentiable in alpha) and ``relax_for_weights(model)``."""
+class DifferentiableStrategy(Strategy):
+    """Architecture logits, their Adam optimizer and the per-step hook, from a ``darts`` config node
+    (`enas.config.DifferentiableConfig`). Subclasses say how the supernet is relaxed:
+    ``relax_for_architecture(model)`` (differentiable in alpha) and ``relax_for_weights(model)``."""
 
     name = "differentiable"
 
-    def __init__(self, decisions: Sequence[Decision], device: torch.device, seed: int = 0, constraint=None,
-                 predictor=None, lr: float = 3e-4, betas: Sequence[float] = (0.5, 0.999), weight_decay: float = 1e-3,
-                 init_scale: float = 1e-3, tau_max: float = 10.0, tau_min: float = 0.1, regulariser: str = "none",
-                 regulariser_weight: float = 25.0):
-        super().__init__(decisions, seed, constraint, predictor)
+    def __init__(self, decisions: Sequence[Decision], device: torch.device, seed: int = 0, settings=None,
+                 constraint=None, predictor=None, trainer=None):
+        super().__init__(decisions, seed, constraint, predictor, trainer)
+        s = settings if settings is not None else DifferentiableConfig()
         refuse_unrelaxable(self.decisions, self.name)
         if distributed.world_size() > 1:
             raise ValueError(f"strategy={self.name} does not run under torchrun yet: its architecture step runs on "
                              "one process; run it in one process")
-        if regulariser not in REGULARISERS:
-            raise ValueError(f"darts.regulariser must be one of {', '.join(REGULARISERS)}, got {regulariser!r}")
         # Own stream for the logits' initialisation and every Gumbel sample, saved in the checkpoint.
         self.generator = torch.Generator().manual_seed(seed)
         # Both papers' code: alpha = 1e-3 * N(0, 1), nearly uniform weights at the start.
-        self.alphas = [nn.Parameter((init_scale * torch.randn(d.size, generator=self.generator)).to(device))
+        self.alphas = [nn.Parameter((s.init_scale * torch.randn(d.size, generator=self.generator)).to(device))
                        for d in self.decisions]
-        self.optimizer = torch.optim.Adam(self.alphas, lr=lr, betas=tuple(betas), weight_decay=weight_decay)
-        self.tau_max, self.tau_min = tau_max, tau_min
-        self.regulariser, self.regulariser_weight = regulariser, regulariser_weight
+        self.optimizer = torch.optim.Adam(self.alphas, lr=s.lr, betas=tuple(s.betas), weight_decay=s.weight_decay)
+        self.tau_max, self.tau_min = s.tau_max, s.tau_min
+        self.regulariser, self.regulariser_weight = s.regulariser, s.regulariser_weight
         self._start_epoch(0, 1, learning=True)
 
+    @classmethod
+    def from_config(cls, cfg, decisions, device, constraint=None, predictor=None) -> "DifferentiableStrategy":
+        return cls(decisions, device, cfg.seed, cfg.darts, constraint, predictor, cfg.trainer)
+
     # -- the loop's protocol ----------------------------------------------------------------------------
-    def shared_archs(self, n: int, epoch: int, trainer) -> List[Callable]:
-        """This epoch's steps: each one an architecture step, then the relaxed supernet for the shared one."""
-        self._start_epoch(epoch, trainer.epochs, learning=epoch >= trainer.warmup_epochs)
-        return [self.relaxed_step] * n
+    def shared_archs(self, n: int, epoch: int) -> List[None]:
+        """Starts the epoch; each step's path is drawn (GDAS) or relaxed (DARTS) in `before_step`."""
+        self._start_epoch(epoch, self.trainer.epochs, learning=epoch >= self.trainer.warmup_epochs)
+        return [None] * n
 
-    def learns(self, epoch: int, trainer) -> bool:
-        return epoch >= trainer.warmup_epochs
+    def before_step(self, model: nn.Module, task, arch: None) -> None:
+        """An architecture step (when learning), then the supernet relaxed for the shared-weights step."""
+        self.relaxed_step(model, task)
 
-    def learn(self, reward_fn: Callable[[Dict], float], steps: int, progress=None) -> Dict[str, float]:
+    def learns(self, epoch: int) -> bool:
+        return epoch >= self.trainer.warmup_epochs
+
+    def learn(self, reward: Reward, steps: int, progress) -> Dict[str, float]:
         """Reports the epoch's architecture steps, which ran beside the shared ones; evaluates no reward."""
         with torch.no_grad():
             probs = [a.softmax(0) for a in self.alphas]
@@ -149,7 +145,7 @@ class DifferentiableStrategy(RandomStrategy):
         self._learning, self._valid, self._steps, self._loss_sum = learning, None, 0, 0.0
 
     def relaxed_step(self, model: nn.Module, task) -> None:
-        """Called by `enas.training.shared_weights_step` before it trains the shared weights."""
+        """Before each shared-weights step (`before_step`)."""
         if self._learning:
             self.architecture_step(model, task)
         self.relax_for_weights(model)
@@ -157,7 +153,7 @@ class DifferentiableStrategy(RandomStrategy):
     def architecture_step(self, model: nn.Module, task) -> torch.Tensor:
         """One Adam step of alpha on the next validation minibatch (the supernet's weights stay as they are)."""
         if self._valid is None:  # a fresh pass each epoch: its order comes from the run's restored random state
-            self._valid = _validation_batches(task, self.name)
+            self._valid = iter(task.validation_batches())
         self.relax_for_architecture(model)
         loss, _ = task.loss(model, next(self._valid))
         objective = loss + self._regulariser_weight * beta_decay(self.alphas) if self._regulariser_weight else loss
@@ -224,5 +220,5 @@ class GDASStrategy(DifferentiableStrategy):
         # The hard weights' value is one-hot (up to rounding): the shared step runs the sample as a plain path.
         activate(model, self._sample()[0])
 
-    def learn(self, reward_fn: Callable[[Dict], float], steps: int, progress=None) -> Dict[str, float]:
-        return {**super().learn(reward_fn, steps, progress), "tau": self.tau}
+    def learn(self, reward: Reward, steps: int, progress) -> Dict[str, float]:
+        return {**super().learn(reward, steps, progress), "tau": self.tau}

@@ -4,8 +4,8 @@ In the spirit of BANANAS (White et al., AAAI 2021, arXiv:1910.11858) and BRP-NAS
 NeurIPS 2020, arXiv:2007.08668), run on one-shot weights instead of trained networks: the shared weights
 train under uniform sampling (as RSPS and SPOS), and each step of the learning phase
 
-1. proposes a pool of architectures: half uniformly random, half mutations (one decision changed) of
-   the best architectures evaluated so far;
+1. proposes a pool of architectures: half uniformly random, half mutations (one decision changed to
+   another of its values, `enas.strategies.evolution.mutate`) of the best architectures evaluated so far;
 2. ranks the pool with the performance predictor by an upper confidence bound, mean + ``kappa`` x the
    ensemble's spread (exploration where the ensemble disagrees);
 3. evaluates the ``evaluate`` best it has not evaluated yet with the shared weights (the reward), and
@@ -18,79 +18,66 @@ from __future__ import annotations
 
 import heapq
 import json
-from typing import Callable, Dict, List, Sequence
+from typing import Dict, List, Sequence
 
-from supernet import Decision
+from supernet import Decision, architecture_key
 
-from .base import RandomStrategy
+from ..config.schema import PredictorConfig
+from .base import Reward, Strategy
+from .evolution import mutate
 
 __all__ = ["PredictorStrategy"]
 
 
-def _key(arch: Dict) -> str:
-    return json.dumps(arch, sort_keys=True)
+class PredictorStrategy(Strategy):
+    """Pool, rank by upper confidence bound, evaluate the best: settings from a predictor config node
+    (`enas.config.PredictorConfig`: ``pool``, ``evaluate``, ``kappa``, ``elite``)."""
 
-
-class PredictorStrategy(RandomStrategy):
     name = "predictor"
 
-    def __init__(self, decisions: Sequence[Decision], seed: int = 0, constraint=None, predictor=None,
-                 pool: int = 100, evaluate: int = 5, kappa: float = 0.5, elite: int = 10):
-        super().__init__(decisions, seed, constraint, predictor)
-        if pool < 1 or evaluate < 1 or elite < 1:
-            raise ValueError("predictor strategy: pool, evaluate and elite must be >= 1")
-        self.pool, self.evaluate, self.kappa, self.elite = pool, evaluate, kappa, elite
+    def __init__(self, decisions: Sequence[Decision], seed: int = 0, predictor=None, settings=None, constraint=None,
+                 trainer=None):
+        super().__init__(decisions, seed, constraint, predictor, trainer)
+        s = settings if settings is not None else PredictorConfig()
+        self.pool, self.evaluate, self.kappa, self.elite = s.pool, s.evaluate, s.kappa, s.elite
         self.evaluated: Dict[str, float] = {}  # architecture key -> its latest reward
 
-    def learns(self, epoch: int, trainer) -> bool:
-        return epoch >= trainer.warmup_epochs
+    @classmethod
+    def from_config(cls, cfg, decisions, device, constraint=None, predictor=None) -> "PredictorStrategy":
+        return cls(decisions, cfg.seed, predictor, cfg.predictor, constraint, cfg.trainer)
+
+    def learns(self, epoch: int) -> bool:
+        return epoch >= self.trainer.warmup_epochs
 
     def _best(self, n: int) -> List[Dict]:
         return [json.loads(k) for k, _ in heapq.nlargest(n, self.evaluated.items(), key=lambda kv: kv[1])]
 
-    def _mutate(self, arch: Dict) -> Dict:
-        """``arch`` with one decision changed to another of its values."""
-        child = dict(arch)
-        d = self.rng.choice(self.decisions)
-        if d.kind == "layer":
-            child[d.label] = self.rng.choice([o for o in d.options if o != arch[d.label]] or list(d.options))
-        elif d.n_chosen is None:
-            flip = self.rng.randrange(d.size)
-            chosen = set(arch[d.label]) ^ {flip}
-            child[d.label] = sorted(chosen)
-        else:
-            chosen = list(arch[d.label])
-            out = self.rng.randrange(len(chosen))
-            free = [i for i in range(d.size) if i not in chosen]
-            if free:
-                chosen[out] = self.rng.choice(free)
-            child[d.label] = sorted(chosen)
-        return child
-
     def _pool(self, n: int) -> List[Dict]:
         parents = self._best(self.elite)
         mutants = []
-        if parents:
-            draw = lambda k: [self._mutate(self.rng.choice(parents)) for _ in range(k)]  # noqa: E731
+        if parents:  # one decision changed per child (mutation rate 0)
+            draw = lambda k: [mutate(self.rng.choice(parents), self.decisions, self.rng, 0.0)  # noqa: E731
+                              for _ in range(k)]
             mutants = self._within_budget(draw, n // 2)
         return self.uniform(n - len(mutants)) + mutants
 
-    def learn(self, reward_fn: Callable[[Dict], float], steps: int, progress=None) -> Dict[str, float]:
+    def learn(self, reward: Reward, steps: int, progress) -> Dict[str, float]:
         rewards: List[float] = []
         for _ in range(steps):
-            pool = list({_key(a): a for a in self._pool(self.pool) if _key(a) not in self.evaluated}.values())
+            fresh = (a for a in self._pool(self.pool) if architecture_key(a) not in self.evaluated)
+            pool = list({architecture_key(a): a for a in fresh}.values())
             if self.predictor is not None and self.predictor.ready and pool:
                 mean, spread = self.predictor.predict(pool)
                 order = sorted(range(len(pool)), key=lambda i: -(mean[i] + self.kappa * spread[i]))
                 chosen = [pool[i] for i in order[:self.evaluate]]
             else:
                 chosen = pool[:self.evaluate]
-            step = [float(reward_fn(a)) for a in chosen]
-            self.evaluated.update({_key(a): r for a, r in zip(chosen, step)})
+            step = [float(reward(a)) for a in chosen]
+            self.evaluated.update({architecture_key(a): r for a, r in zip(chosen, step)})
             rewards += step
-            if progress is not None and step:
-                progress({"reward": sum(step) / len(step), "baseline": max(self.evaluated.values()),
-                          "entropy": float("nan")})
+            if step:
+                progress.tick({"reward": sum(step) / len(step), "baseline": max(self.evaluated.values()),
+                               "entropy": float("nan")})
         if not rewards:
             return {"rewards_evaluated": 0.0}
         return {"reward": sum(rewards) / len(rewards), "reward_max": max(rewards),
@@ -101,8 +88,9 @@ class PredictorStrategy(RandomStrategy):
         best = self._best(min(n, max(n // 2, 1)))
         if self.predictor is None or not self.predictor.ready:
             return best + self.uniform(n - len(best))
-        seen = {_key(a) for a in best}
-        pool = [a for a in {_key(a): a for a in self._pool(max(self.pool, 4 * n))}.values() if _key(a) not in seen]
+        seen = {architecture_key(a) for a in best}
+        unique = {architecture_key(a): a for a in self._pool(max(self.pool, 4 * n))}
+        pool = [a for key, a in unique.items() if key not in seen]
         mean, _ = self.predictor.predict(pool)
         ranked = [pool[i] for i in sorted(range(len(pool)), key=lambda i: -mean[i])]
         return best + ranked[:n - len(best)]

@@ -2,8 +2,9 @@
 
 `ImageClassification` serves every CIFAR space. The reward is the sampled child's accuracy on
 validation minibatches with the model in eval mode: dropout and drop path off, and batch norm on
-batch statistics, because the supernet's BN layers keep no running statistics (DESIGN.md; the
-official ENAS evaluates in training-mode BN for the same reason).
+batch statistics, because the supernet's BN layers keep no running statistics (the official ENAS
+evaluates in training-mode BN for the same reason: running averages over different sampled paths
+describe none of them).
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data import (CIFAR10_MEAN, CIFAR10_STD, USER_SOURCES, Augment, ImageLoader, channel_stats, check_labels,
+                    load_cifar10, load_user_images, search_split)
 from ..runs import distributed
-from ..data.cifar10 import CIFAR10_MEAN, CIFAR10_STD, Augment, ImageLoader, check_labels, load_cifar10, search_split
-from ..data.image_folder import USER_SOURCES, channel_stats, load_user_images
+from .base import Task
 
-__all__ = ["ImageClassification", "build_image_task", "build_task"]
+__all__ = ["ImageClassification", "build_image_task"]
 
 Batch = Tuple[torch.Tensor, torch.Tensor]
 
@@ -29,18 +31,14 @@ def _split_output(out):
     return out if isinstance(out, tuple) else (out, None)
 
 
-class ImageClassification:
+class ImageClassification(Task):
     metric = "acc"  # what `loss` returns beside the loss, averaged per epoch as train_acc
 
     def __init__(self, train: ImageLoader, valid: ImageLoader, test: Optional[ImageLoader] = None,
                  aux_weight: float = 0.0, amp: str = "none", reward_batches: int = 1, reward: str = "default"):
         self.train, self.valid, self.test = train, valid, test
         self.aux_weight, self.reward_batches = aux_weight, reward_batches
-        if reward not in ("default", "likelihood"):
-            raise ValueError(f"controller.reward must be 'default' (accuracy) or 'likelihood', got {reward!r}")
-        self.likelihood = reward == "likelihood"
-        if amp not in ("none", "bf16"):
-            raise ValueError(f"trainer.amp must be 'none' or 'bf16', got {amp!r}")
+        self.likelihood = reward == "likelihood"  # else the paper's accuracy
         self.amp = amp
         self._rewards: Optional[Iterator[Batch]] = None
 
@@ -54,15 +52,20 @@ class ImageClassification:
     def steps_per_epoch(self) -> int:
         return len(self.train)
 
+    @property
+    def batch_size(self) -> int:
+        return self.train.batch_size
+
+    def example_input(self) -> torch.Tensor:
+        return self.valid.x[:1]
+
     def train_batches(self) -> Iterator[Batch]:
         return iter(self.train)
 
     def set_epoch(self, epoch: int) -> None:
         """Fix the training order of this epoch (the same on every process, and on resume)."""
-        if hasattr(self.train, "set_epoch"):
-            self.train.set_epoch(epoch)
-        if hasattr(self.valid, "set_epoch"):  # seeded (under torchrun): the reward batches too
-            self.valid.set_epoch(epoch)
+        self.train.set_epoch(epoch)
+        self.valid.set_epoch(epoch)  # seeded (under torchrun): the reward batches too
 
     def loss(self, model: nn.Module, batch: Batch) -> Tuple[torch.Tensor, torch.Tensor]:
         """Training loss (with the auxiliary head when the model returns one) and batch accuracy."""
@@ -192,22 +195,6 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
         task = ImageClassification(train, valid, test, trainer.aux_weight, trainer.amp)
     else:
         raise ValueError(f"unknown stage {stage!r}")
-    if own:  # the space adapts its classifier (enas.search.build_supernet)
+    if own:  # the space adapts its classifier (enas.search.build.build_supernet)
         info["num_classes"] = num_classes
     return task, info
-
-
-def build_task(cfg, device: torch.device, stage: str):
-    """The task a run config describes: (task, info); ``info`` holds the split or the vocabulary size."""
-    reward_batches = cfg.controller.reward_batches if "controller" in cfg else 1
-    reward = cfg.controller.reward if "controller" in cfg else "default"
-    if "bptt" in cfg.data:  # a text data config (TextDataConfig)
-        from ..runs import distributed
-        from .text import build_text_task
-
-        if distributed.world_size() > 1:
-            raise ValueError("language-model tasks do not run under torchrun: their batches are token streams "
-                             "cut along time, which sharding would split wrongly; run them in one process")
-
-        return build_text_task(cfg.data, cfg.trainer, device, stage, reward_batches, reward)
-    return build_image_task(cfg.data, cfg.trainer, device, cfg.seed, stage, reward_batches, reward)

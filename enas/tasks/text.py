@@ -1,57 +1,28 @@
-"""Penn Treebank on the device, and the language-modelling task for the ENAS recurrent cell.
+"""The language-modelling task for the ENAS recurrent cell, on Penn Treebank (`enas.data.ptb`).
 
-PTB (Mikolov's version: ``ptb.train.txt``, ``ptb.valid.txt``, ``ptb.test.txt``; 10k words with
-``<eos>`` at each line end) is read from ``data.root``. Each split is one token tensor on the device,
-cut into ``batch_size`` parallel streams. Training uses truncated BPTT with variable sequence length
-(AWD-LSTM, Merity et al. 2017: ``bptt`` with probability 0.95, else ``bptt / 2``, then jittered by a
-normal with std 5) and carries the hidden state across batches. The reward is ENAS's
-``80 / perplexity`` on a random validation window, from a zero state (official ``valid_rl``).
+Each split is one token tensor on the device, cut into ``batch_size`` parallel streams. Training uses
+truncated BPTT with variable sequence length (AWD-LSTM, Merity et al. 2017: ``bptt`` with probability
+0.95, else ``bptt / 2``, then jittered by a normal with std 5) and carries the hidden state across
+batches. The reward is ENAS's ``80 / perplexity`` on a random validation window, from a zero state
+(official ``valid_rl``).
 """
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["load_ptb", "LanguageModeling", "build_text_task"]
+from ..data.ptb import batchify, load_ptb
+from .base import Task
 
-PTB_FILES = ("ptb.train.txt", "ptb.valid.txt", "ptb.test.txt")
-
-
-def load_ptb(root: str) -> Tuple[Dict[str, torch.Tensor], List[str]]:
-    """Token ids of the three splits and the vocabulary (train words + ``<eos>``)."""
-    if root is None:
-        raise ValueError("data.root is required for PTB: the folder with ptb.train.txt, ptb.valid.txt, ptb.test.txt")
-    path = Path(root).expanduser()
-    missing = [name for name in PTB_FILES if not (path / name).is_file()]
-    if missing:
-        raise FileNotFoundError(f"data.root={str(path)!r} lacks {', '.join(missing)} (Mikolov's PTB files)")
-    words = {split: (path / name).read_text().replace("\n", " <eos> ").split()
-             for split, name in zip(("train", "valid", "test"), PTB_FILES)}
-    vocab = sorted(set(words["train"]))
-    index = {w: i for i, w in enumerate(vocab)}
-    unknown = [w for split in ("valid", "test") for w in words[split] if w not in index]
-    if unknown:
-        raise ValueError(f"{len(unknown)} valid/test words are not in the training vocabulary, e.g. {unknown[0]!r}")
-    return {s: torch.from_numpy(np.fromiter((index[w] for w in ws), dtype=np.int64, count=len(ws)))
-            for s, ws in words.items()}, vocab
+__all__ = ["LanguageModeling", "build_text_task"]
 
 
-def batchify(tokens: torch.Tensor, batch_size: int, device: torch.device) -> torch.Tensor:
-    """(T, batch_size): ``batch_size`` contiguous streams; the ragged end is dropped."""
-    n = tokens.numel() // batch_size
-    if n < 2:
-        raise ValueError(f"{tokens.numel()} tokens are too few for batch size {batch_size}")
-    return tokens[:n * batch_size].view(batch_size, n).t().contiguous().to(device)
-
-
-class LanguageModeling:
-    """Task protocol of `enas.tasks` for a model ``(tokens, hidden) -> (logits, hidden)``."""
+class LanguageModeling(Task):
+    """The task protocol (`enas.tasks.base.Task`) for a model ``(tokens, hidden) -> (logits, hidden)``."""
 
     metric = "ppl"  # what `loss` returns beside the loss, averaged per epoch as train_ppl
 
@@ -60,8 +31,6 @@ class LanguageModeling:
                  reward: str = "default"):
         self.train, self.valid, self.test = train, valid, test
         self.bptt, self.eval_batch_size, self.variable_length = bptt, eval_batch_size, variable_length
-        if reward not in ("default", "likelihood"):
-            raise ValueError(f"controller.reward must be 'default' (80 / perplexity) or 'likelihood', got {reward!r}")
         self.reward_batches = reward_batches
         self.reward_constant = 80.0 if reward == "default" else 1.0  # 1 / perplexity is the likelihood
         self.hidden: Optional[torch.Tensor] = None
@@ -96,9 +65,6 @@ class LanguageModeling:
         # AWD-LSTM scales the lr by length / bptt; scaling the loss does the same for plain SGD.
         return loss * scale, loss.detach().exp()
 
-    def start_reward_epoch(self) -> None:
-        pass
-
     def _window(self, data: torch.Tensor, start: int) -> Tuple[torch.Tensor, torch.Tensor]:
         return data[start:start + self.bptt], data[start + 1:start + 1 + self.bptt]
 
@@ -114,7 +80,7 @@ class LanguageModeling:
             count += y.numel()
         return total.item() / count
 
-    def reward(self, model: nn.Module) -> float:
+    def reward(self, model: nn.Module, across_ranks: bool = False) -> float:
         """``80 / perplexity`` on ``reward_batches`` random validation windows, each from a zero state."""
         n = self.valid.shape[0] - self.bptt - 1
         starts = torch.randint(0, max(n, 1), (self.reward_batches,)).tolist()
@@ -125,7 +91,7 @@ class LanguageModeling:
         """The first ``n`` validation windows: every candidate is scored on the same text."""
         return [self._window(self.valid, i * self.bptt) for i in range(min(n, (self.valid.shape[0] - 1) // self.bptt))]
 
-    def score(self, model: nn.Module, batches) -> Dict[str, float]:
+    def score(self, model: nn.Module, batches, across_ranks: bool = False) -> Dict[str, float]:
         nll = self._nll(model, batches, carry=True)
         ppl = math.exp(min(nll, 20.0))
         return {"ppl": ppl, "loss": nll, "score": self.reward_constant / ppl}

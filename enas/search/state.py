@@ -1,0 +1,90 @@
+"""A search's checkpoint: what it holds, how it is restored, and how a finished or killed run is rebuilt.
+
+The checkpoint is one dict with fixed keys: ``supernet``, ``controller`` (the strategy's state),
+``strategy``, ``predictor``, ``w_optim``, ``lr_sched``, ``epoch`` (last finished), ``step``, ``rng``,
+``config``, ``space`` (name + kwargs) and ``split`` (the search split's indices). `restore` is the one
+loader: a resume takes everything, ``enas-derive`` (`load_search`) the learned parts only.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Dict, Optional, Tuple
+
+import torch
+from omegaconf import OmegaConf
+
+from ..config import RESUME_MAY_CHANGE, config_differences, structured
+from ..runs.checkpoint import load_checkpoint, rng_state, set_rng_state
+from ..runs.folder import output_dir, resolve_resume, runs_root
+from ..runs.process import resolve_device
+from .build import Search, build_search
+
+__all__ = ["search_state", "restore", "load_search", "open_run", "refuse_changed_config"]
+
+
+def search_state(search: Search, epoch: int, step: int) -> Dict:
+    """The checkpoint of ``search`` after ``epoch``."""
+    strategy = search.strategy
+    return {
+        "supernet": search.model.state_dict(), "controller": strategy.state_dict(), "strategy": strategy.name,
+        "predictor": strategy.predictor.state_dict() if strategy.predictor is not None else None,
+        "w_optim": search.optimizer.state_dict(), "lr_sched": search.scheduler.state_dict(), "epoch": epoch,
+        "step": step, "rng": rng_state(), "config": OmegaConf.to_container(search.cfg, resolve=True),
+        "space": search.space, "split": search.split,
+    }
+
+
+def restore(search: Search, state: Dict, resume: bool) -> int:
+    """Load a checkpoint into ``search``: the shared weights, the strategy and the predictor; with ``resume``
+    also the optimizer, the schedule and every random state. Returns the epoch to continue from."""
+    if state.get("space") != search.space:
+        raise ValueError(f"cannot resume: the checkpoint searched space {state.get('space')}, this config "
+                         f"{search.space}")
+    if state.get("strategy") != search.strategy.name:
+        raise ValueError(f"cannot resume: the checkpoint used strategy={state.get('strategy')}, this config "
+                         f"strategy={search.strategy.name}")
+    search.model.load_state_dict(state["supernet"])
+    search.strategy.load_state_dict(state["controller"])
+    if search.strategy.predictor is not None and state.get("predictor") is not None:
+        search.strategy.predictor.load_state_dict(state["predictor"])
+    if resume:
+        search.optimizer.load_state_dict(state["w_optim"])
+        search.scheduler.load_state_dict(state["lr_sched"])
+        set_rng_state(state["rng"])
+    return state["epoch"] + 1
+
+
+def load_search(checkpoint, device: str = "auto") -> SimpleNamespace:
+    """A finished (or killed) search as it was: ``state``, ``config``, ``task``, ``model``, ``space``,
+    ``strategy`` and the whole ``search``, rebuilt from the configuration stored in its checkpoint."""
+    torch_device = resolve_device(device)
+    state = load_checkpoint(checkpoint, torch_device)
+    if "supernet" not in state:
+        raise ValueError(f"{checkpoint} is not a search checkpoint (it holds no supernet)")
+    config = structured(state["config"])
+    config.device = device
+    search = build_search(config, torch_device)
+    restore(search, state, resume=False)
+    return SimpleNamespace(state=state, config=config, task=search.task, model=search.model, space=search.space,
+                           strategy=search.strategy, search=search)
+
+
+def refuse_changed_config(state: Dict, cfg, path) -> None:
+    """A resumed run continues the stored configuration; only `RESUME_MAY_CHANGE` keys may differ."""
+    diffs = config_differences(state.get("config", {}), cfg)
+    if diffs:
+        raise ValueError(f"cannot resume {path}: this configuration changes what the run was doing ("
+                         f"{'; '.join(diffs)}). Only {', '.join(RESUME_MAY_CHANGE)} may change at resume; "
+                         "start a new run for anything else")
+
+
+def open_run(cfg, device: torch.device) -> Tuple[Path, Optional[Dict], Optional[Path]]:
+    """(run folder, checkpoint state or None, checkpoint path or None) of a fresh or resumed run. A
+    resume is checked before any data loads: is this the run's own configuration?"""
+    resume_from = resolve_resume(cfg.resume, runs_root(cfg))
+    state = None
+    if resume_from:
+        state = load_checkpoint(resume_from, device)
+        refuse_changed_config(state, cfg, resume_from)
+    return (resume_from.parent.parent if resume_from else output_dir(cfg)), state, resume_from
