@@ -2,7 +2,7 @@
 
 Op names are the papers' own. ``OPS`` maps a name to ``factory(C, stride, affine, track_running_stats)``
 for the cell-based spaces (ENAS micro, Pham et al. 2018, arXiv:1802.03268; NAS-Bench-201, Dong & Yang
-2020, arXiv:2001.00326). Two rules from DESIGN.md shape this file: an op that contributes nothing is
+2020, arXiv:2001.00326). Two rules shape this file: an op that contributes nothing is
 never computed (`Zero` + `is_zero`), and identity never copies (``nn.Identity``).
 """
 from __future__ import annotations
@@ -22,7 +22,8 @@ __all__ = [
 
 
 def batch_norm(C: int, affine: bool = True, track_running_stats: bool = False) -> nn.BatchNorm2d:
-    """BN for shared weights: by default it normalises with batch statistics only (DESIGN.md)."""
+    """BN for shared weights: by default it normalises with batch statistics only (running averages over
+    different sampled paths describe none of them)."""
     return nn.BatchNorm2d(C, affine=affine, track_running_stats=track_running_stats)
 
 
@@ -63,7 +64,7 @@ _COUNT_CACHE: Dict[Tuple, torch.Tensor] = {}
 class AvgPool3x3(nn.Module):
     """Exactly ``nn.AvgPool2d(3, stride, 1, count_include_pad=False)``, computed faster.
 
-    On CPU the pooling kernel in NCHW was about a third of a supernet step (DESIGN.md); a fixed
+    On CPU the pooling kernel in NCHW was about a third of a supernet step (measured); a fixed
     all-ones depthwise convolution multiplied by a cached map of 1/(number of valid pixels) gives the
     same numbers several times faster, forward and backward. On other devices the native op runs:
     it is fast there, allocates nothing per call and keeps bf16 inputs in bf16.

@@ -1,6 +1,6 @@
 """What a search space says about itself, and how an architecture is applied to it.
 
-This module is the seam between a supernet and whatever searches it (DESIGN.md): `decisions` walks
+This module is the seam between a supernet and whatever searches it: `decisions` walks
 the module tree and returns plain data, and an *architecture* is a plain, JSON-serialisable mapping
 from decision label to value:
 

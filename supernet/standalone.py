@@ -38,7 +38,7 @@ def use_running_stats(model: nn.Module) -> nn.Module:
     """Give every batch norm that uses only batch statistics ordinary running statistics.
 
     In a shared supernet, running statistics mix many paths and mean nothing, so spaces are built
-    with ``track_running_stats=False`` (DESIGN.md). A retrained child is an ordinary network and
+    with ``track_running_stats=False``. A retrained child is an ordinary network and
     should evaluate with running statistics. Affine parameters are kept; this works in place (call it
     before moving a non-affine model to its device).
     """

@@ -96,7 +96,7 @@ class ControllerConfig:
     screen_keep: int = 0          # >0: per update, evaluate only the samples the predictor rates best
                                   # (needs predictor.enabled); the rest get the predictor's estimate
     kind: str = "lstm"            # lstm (ENAS) | transformer (causal self-attention, same interface;
-                                  # lstm_size is the width of either kind): enas/policy_gradient.py
+                                  # lstm_size is the width of either kind): enas/policies/
     transformer_layers: int = 2   # kind=transformer: blocks (2 keeps it within 2x the LSTM's parameters)
     transformer_heads: int = 4    # kind=transformer: attention heads (must divide lstm_size)
     algorithm: str = "reinforce"  # reinforce (EMA baseline) | actor_critic (learned value baseline) |
@@ -148,7 +148,7 @@ class ProxyConfig:
 
 @dataclass
 class PredictorConfig:
-    """The learned performance predictor (enas.predictors.surrogate) and strategy=predictor."""
+    """The learned performance predictor (`enas.predictors.surrogate`) and strategy=predictor."""
 
     enabled: bool = False         # strategy=predictor turns it on by itself; controller.screen_keep and
                                   # derive.select=predictor need it on
@@ -168,7 +168,7 @@ class PredictorConfig:
 @dataclass
 class EvolutionConfig:
     """strategy=evolution: regularized evolution (Real et al. 2019, arXiv:1802.01548) on shared weights
-    trained under uniform sampling (SPOS, Guo et al. 2020, arXiv:1904.00420); enas/evolution.py."""
+    trained under uniform sampling (SPOS, Guo et al. 2020, arXiv:1904.00420); enas/strategies/evolution.py."""
 
     population: int = 50          # members kept; oldest dies (Real et al.: 100; SPOS: 50; NB201's REA: 10)
     sample: int = 10              # tournament size (Real et al.: 25; NB201's REA: 3)
@@ -185,7 +185,7 @@ class EvolutionConfig:
 class DifferentiableConfig:
     """strategy=darts | gdas: architecture logits learned by Adam on validation minibatches, one step beside
     each shared-weights step (first-order DARTS, Liu et al. 2019, arXiv:1806.09055; GDAS, Dong & Yang 2019,
-    arXiv:1910.04465); enas/differentiable.py. The shared weights keep the trainer's settings (both papers:
+    arXiv:1910.04465); enas/strategies/differentiable.py. The shared weights keep the trainer's settings (both papers:
     SGD lr 0.025 cosine to 0.001, momentum 0.9, weight decay 3e-4, batch 64; DARTS 50 epochs, GDAS 250 on
     NAS-Bench-201), and trainer.warmup_epochs freezes the logits while the relaxed supernet trains."""
 
@@ -230,7 +230,7 @@ class ImageDataConfig:
 
 @dataclass
 class ImageFolderDataConfig:
-    """Your images in torchvision's ImageFolder layout (enas/image_data.py); classes and size from the files."""
+    """Your images in torchvision's ImageFolder layout (enas/data/image_folder.py); classes and size from the files."""
 
     task: str = "image"
     name: str = "image_folder"
@@ -288,7 +288,7 @@ class SearchConfig:
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     darts: DifferentiableConfig = field(default_factory=DifferentiableConfig)
     strategy: str = "enas"        # enas | random (random search with weight sharing) | predictor | evolution |
-                                  # darts | gdas (differentiable: enas/differentiable.py)
+                                  # darts | gdas (differentiable: enas/strategies/differentiable.py)
     device: str = "auto"          # auto | cpu | cuda | cuda:N
     seed: int = 0
     resume: Optional[str] = None  # true (latest run) | a run directory | a checkpoint file
@@ -298,7 +298,7 @@ class SearchConfig:
                                   # benchmark_acc (needs benchmark=nb201); sweepers maximise it with direction=maximize
     benchmark: Optional[str] = None   # nb201: look the derived cell up in the NAS-Bench-201 table
     benchmark_file: Optional[str] = None
-    tune_malloc: bool = True      # glibc: keep freed activations mapped (see enas/_malloc.py)
+    tune_malloc: bool = True      # glibc: keep freed activations mapped (see enas/runs/malloc.py)
     keep_every: int = 0           # also keep checkpoints/epoch_{n}.pt every this many epochs (0: last.pt only)
 
 
@@ -325,6 +325,7 @@ class DeriveRunConfig:
     seed: int = 0
     output_dir: Optional[str] = None
     task_name: str = "derive"
+    tune_malloc: bool = True
 
 
 def register_configs() -> None:

@@ -5,7 +5,7 @@ Sources (``data.source``):
 * ``embedded``: 3,000 train / 1,000 test lossless CIFAR-10 images shipped in the package;
 * ``torchvision``: torchvision's layout (``<root>/cifar-10-batches-py``), downloaded with
   ``download=true`` when online;
-* ``npz``: the layout of ``shared/data/cifar10`` (``train_jpeg.npz`` + ``train_y.npy``,
+* ``npz``: numpy files (``train_jpeg.npz`` + ``train_y.npy``,
   ``test_x.npy`` + ``test_y.npy``); JPEGs are decoded once and cached;
 * ``auto``: whichever of the two directory layouts ``root`` holds.
 """
@@ -138,7 +138,7 @@ def load_cifar10(source: str = "auto", root: Optional[str] = None, download: boo
         if source is None:
             raise FileNotFoundError(
                 f"no CIFAR-10 found under data.root={str(path)!r}: expected torchvision's 'cifar-10-batches-py/' "
-                "or 'train_jpeg.npz'/'train_x.npy' + 'train_y.npy' (shared/data/cifar10 layout); "
+                "or 'train_jpeg.npz'/'train_x.npy' + 'train_y.npy' (the npz layout); "
                 "pass data.download=true to download it, or data.source=embedded for the bundled subset")
     if source == "torchvision":
         if not has_torchvision and not download:

@@ -7,10 +7,10 @@ decision ``t`` (the decisions made so far), and each decision is credited with i
 action taken at ``t`` (Williams 1992, section 4's reinforcement baseline; Sutton et al. 2000;
 actor-critic: Konda & Tsitsiklis 2000, "Actor-Critic Algorithms", NeurIPS). The critic is a
 linear head on the *detached* hidden state, trained by MSE toward the rewards with its own Adam,
-so it never shapes the policy's representation. Like `enas.reinforce.EMABaseline`, it starts at
+so it never shapes the policy's representation. Like `enas.policies.reinforce.EMABaseline`, it starts at
 the first batch's mean reward rather than 0, so the first advantages are not all positive.
 
-`enas.ppo` reuses the critic: PPO (Schulman et al. 2017) is an actor-critic method.
+`enas.policies.ppo` reuses the critic: PPO (Schulman et al. 2017) is an actor-critic method.
 """
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def actor_critic_step(controller: DecisionPolicy, optimizer: torch.optim.Optimiz
                       skip_weight: float = 0.0, grad_clip: Optional[float] = None, constraint=None,
                       rewards_fn: Optional[Callable[[List[Dict], Callable], List[float]]] = None) -> Dict[str, float]:
     """One controller update and one critic update from ``num_archs`` sampled architectures; the
-    arguments are `enas.reinforce.controller_step`'s with the critic in place of the baseline."""
+    arguments are `enas.policies.reinforce.controller_step`'s with the critic in place of the baseline."""
     controller.train()
     samples, rewards = sample_and_reward(controller, reward_fn, num_archs, constraint, rewards_fn)
     total = (rewards + entropy_weight * samples.entropy.detach().cpu()).to(samples.log_prob.device)

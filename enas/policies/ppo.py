@@ -5,9 +5,9 @@ Schulman et al. 2017, "Proximal Policy Optimization Algorithms" (arXiv:1707.0634
 NNI 3.0's ``PolicyBasedRL`` strategy searches with PPO too (tianshou's ``PPOPolicy``: one step per
 decision, reward at the end, discount 1, a critic on the actor's LSTM). Here, as there, each
 decision is a time step: its ratio is taken on its own and its advantage is ``R' - V(s_t)`` from the
-learned critic of `enas.actor_critic` (with discount 1 and the reward at the end, the return of
+learned critic of `enas.policies.actor_critic` (with discount 1 and the reward at the end, the return of
 every step is the architecture's reward). ``R' = R + w_H * H`` carries the entropy bonus as in
-`enas.reinforce`. Sampling is the expensive part (every reward is a validation pass or a benchmark
+`enas.policies.reinforce`. Sampling is the expensive part (every reward is a validation pass or a benchmark
 query), so reusing one batch for several epochs of small steps is where PPO earns its keep; the
 clipping keeps those steps from moving the policy far from the one that sampled the batch.
 
@@ -45,7 +45,7 @@ def ppo_step(controller: DecisionPolicy, optimizer: torch.optim.Optimizer, criti
              epochs: int = 4, minibatch: Optional[int] = None) -> Dict[str, float]:
     """One batch of ``num_archs`` samples, then ``epochs`` passes over it in shuffled minibatches
     (``None``: the whole batch), each minibatch one controller step and one critic step. The other
-    arguments are `enas.reinforce.controller_step`'s."""
+    arguments are `enas.policies.reinforce.controller_step`'s."""
     if epochs < 1 or (minibatch is not None and minibatch < 1):
         raise ValueError(f"controller.ppo_epochs={epochs} and controller.ppo_minibatch={minibatch} must be >= 1")
     controller.train()

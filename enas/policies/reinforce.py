@@ -57,7 +57,7 @@ def controller_step(controller: DecisionPolicy, optimizer: torch.optim.Optimizer
                     rewards_fn: Optional[Callable[[List[Dict], Callable], List[float]]] = None) -> Dict[str, float]:
     """One controller update from ``num_archs`` sampled architectures (official ``num_aggregate``).
 
-    ``constraint`` (an `enas.constraints.Constraint`) restricts the samples to a budget: the policy
+    ``constraint`` (an `enas.search.constraints.Constraint`) restricts the samples to a budget: the policy
     samples until ``num_archs`` fit, and the update uses their log-probability under the policy.
     ``rewards_fn(archs, reward_fn)`` replaces evaluating every architecture with ``reward_fn``
     (screening: evaluate the promising ones, predict the rest).

@@ -2,7 +2,7 @@
 
 The origin of this project names an attention controller as an alternative to the RNN policy
 (Transformer: Vaswani et al. 2017, arXiv:1706.03762; pre-norm GPT-2 blocks, Radford et al. 2019,
-as in nanoGPT). Everything but the core is the LSTM controller's (`enas.controller.DecisionPolicy`):
+as in nanoGPT). Everything but the core is the LSTM controller's (`enas.policies.base.DecisionPolicy`):
 the same steps in the same order (one per decision, one per anchor), the same per-decision heads
 and option embeddings, the same anchor attention for input decisions ``v . tanh(W1 anchor + W2 h)``,
 the same ``tanh_constant * tanh(logits / temperature)``, op prior, k-of-n and any-subset (skip)

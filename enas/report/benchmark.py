@@ -77,7 +77,7 @@ class NB201Table:
         return values[max(0, min(len(values) - 1, int(round(len(values) * (1 - top_percent / 100)))))]
 
     def within_budget(self, constraint) -> List[float]:
-        """Sorted accuracies of the cells that fit ``constraint`` (an `enas.constraints.Constraint`
+        """Sorted accuracies of the cells that fit ``constraint`` (an `enas.search.constraints.Constraint`
         over the searched NB201 supernet): the budgeted subspace a budgeted search is scored against."""
         return self.subspace([a for a in self.rows if constraint.feasible(supernet.from_nb201_string(a))])
 

@@ -33,7 +33,7 @@ def seed_everything(seed: int) -> None:
 
 def prepare_process(cfg) -> None:
     """Process-wide settings, applied once by the command-line entry points."""
-    if getattr(cfg, "tune_malloc", False):
+    if cfg.tune_malloc:
         _malloc.keep_freed_memory_mapped()
     cap_threads_for_parallel_jobs()
 

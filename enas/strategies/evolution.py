@@ -110,7 +110,7 @@ class RegularizedEvolution:
     ``population``: members kept (Real et al.: 100; NAS-Bench-201's REA: 10). ``sample``: tournament
     size (Real et al.: 25; NAS-Bench-201: 3). ``mutation_rate``: per-decision resample probability.
     ``crossover``: probability that a child is a crossover. ``constraint``: anything with
-    ``sample(draw, n)`` (an `enas.constraints.Constraint`): every asked architecture fits it.
+    ``sample(draw, n)`` (an `enas.search.constraints.Constraint`): every asked architecture fits it.
     """
 
     def __init__(self, decisions: Sequence[Decision], seed: int = 0, population: int = 10, sample: int = 3,

@@ -183,7 +183,7 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
             x, y = x[keep], y[keep]
         test = eval_loader(x_test, y_test)
         valid = test  # without early stopping nothing is chosen on it: it only reports
-        if getattr(trainer, "early_stop", 0):
+        if trainer.early_stop:
             # Early stopping chooses an epoch, so it must not look at the test set: hold out
             # data.valid_size training images (seeded) and stop on those.
             train_idx, valid_idx = search_split(len(y), valid_size, seed)

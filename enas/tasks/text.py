@@ -104,7 +104,7 @@ class LanguageModeling(Task):
 
 
 def build_text_task(data, trainer, device: torch.device, stage: str, reward_batches: int = 1, reward: str = "default"):
-    if getattr(trainer, "amp", "none") != "none":
+    if trainer.amp != "none":
         raise ValueError(f"trainer.amp={trainer.amp}: the language-model task runs in fp32 only (its recurrent cell "
                          "sums many small steps; bf16 autocast is for the image tasks); use trainer.amp=none")
     splits, vocab = load_ptb(data.root)

@@ -106,7 +106,7 @@ class NB201Network(nn.Module):
     """Stem, 3 stages of ``N`` cells (C, 2C, 4C) with residual reductions between, BN-ReLU, classifier.
 
     ``affine=False`` and ``track_running_stats=False`` are the weight-sharing defaults (AutoDL's
-    search models; batch statistics because running ones mean nothing across paths, DESIGN.md).
+    search models; batch statistics because running ones mean nothing across paths).
     """
 
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, affine: bool = False,
