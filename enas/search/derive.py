@@ -181,6 +181,9 @@ def run_derive(search: Search, settings, out: Optional[Path] = None, began: Opti
     child = measure_child(model, result["architecture"], task.example_input())
     metrics.update({f"child_{k}": v for k, v in child.items()})
     extra = {"child": child, "select": settings.select}
+    chance = against_random(result["candidates"], best)
+    if chance is not None:
+        extra["against_random"] = chance
     if began is not None:
         extra["minutes"] = (time.time() - began) / 60
     if cfg.benchmark:
@@ -216,9 +219,24 @@ def _summary(out: Path, child: Dict, constraint, extra: Dict) -> str:
         if "budget_top_percent" in b:
             summary += f", top {b['budget_top_percent']:.2f}% of the cells within the budget"
         summary += "\n"
+    if "against_random" in extra:
+        r = extra["against_random"]
+        summary += (f"Against chance, on the same shared weights and validation batches: the derived cell scores "
+                    f"{r['derived']:.4g}, {r['count']} uniformly random cells {r['mean']:.4g} on average (best "
+                    f"{r['best']:.4g}); the derived cell beats {r['beaten']} of them\n")
     if "minutes" in extra:
         summary += f"Search took {extra['minutes']:.1f} minutes (this process, including derive)\n"
     return summary
+
+
+def against_random(candidates: List[Dict], picked: Dict) -> Optional[Dict]:
+    """The pick's shared-weight score beside the uniformly random candidates' (``derive.uniform_samples``),
+    all scored on the same batches: what a search adds over chance, as far as the shared weights can tell."""
+    random_scores = [r["score"] for r in candidates if r.get("source") == "uniform" and math.isfinite(r["score"])]
+    if not random_scores or not math.isfinite(picked.get("score", math.nan)):
+        return None
+    return {"derived": picked["score"], "count": len(random_scores), "mean": sum(random_scores) / len(random_scores),
+            "best": max(random_scores), "beaten": sum(picked["score"] > s for s in random_scores)}
 
 
 def derive_checkpoint(cfg) -> Dict:

@@ -27,7 +27,7 @@ from supernet import count_architectures, count_parameters, decisions
 from ..config import check_config, validate_values
 from ..runs import distributed
 from ..runs.checkpoint import save_checkpoint
-from ..runs.console import Progress
+from ..runs.console import Progress, announce
 from ..runs.lock import RunLock
 from ..runs.metrics import MetricsLogger
 from ..runs.policy_log import record_policy
@@ -97,6 +97,8 @@ def run_search(s: Search, out: Optional[Path] = None, state: Optional[Dict] = No
     if distributed.is_main():  # rank 0 derives and writes; the others wait for it in cleanup()
         result = run_derive(s, cfg.derive, out if main else None, began)
         result["history"] = history
+        if main and learned(history):
+            announce(learned(history))
     if logger is not None:
         logger.close()
     distributed.cleanup()
@@ -144,3 +146,13 @@ def _learning_phase(s: Search, steps: int, epoch: int) -> Dict:
         bar.close()
         if distributed.world_size() > 1:
             distributed.broadcast(None)  # releases the other ranks' serve_rewards
+
+
+def learned(history) -> str:
+    """One line on how the policy moved over this process's epochs (entropy, reward), when it learned."""
+    rows = [r for r in history if r.get("entropy") is not None and r.get("reward") is not None]
+    if len(rows) < 2:
+        return ""
+    first, last = rows[0], rows[-1]
+    return (f"The policy over epochs {first['epoch']}-{last['epoch']}: entropy {first['entropy']:.3g} -> "
+            f"{last['entropy']:.3g}, mean reward {first['reward']:.3g} -> {last['reward']:.3g} (metrics.csv, report.html)\n")
