@@ -31,8 +31,17 @@ from .runs.process import prepare_process
 from .search import derive_checkpoint, retrain, search
 from .search.objective import objective_value
 
+
+def config_dir() -> str:
+    """Hydra's config folder: ``enas/conf`` beside this module in an installed wheel or sdist (setup.py ships the
+    repository's ``conf/`` there), else the checkout's ``conf/`` (a clone or an editable install, whose edits
+    take effect without reinstalling)."""
+    packaged = Path(__file__).resolve().parent / "conf"
+    return str(packaged if (packaged / "search.yaml").is_file() else ROOT / "conf")
+
+
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG_DIR = str(ROOT / "conf")
+CONFIG_DIR = config_dir()
 OWN_PACKAGES = tuple(str(ROOT / name) + os.sep for name in ("enas", "supernet"))
 
 register_configs()
