@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: search train test install clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e ".[dev]"
 	touch $(STAMP)

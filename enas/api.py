@@ -28,7 +28,7 @@ from .runs.checkpoint import load_checkpoint
 from .runs.lock import RunLock
 from .search import build_search, run_search
 from .search.loop import check_search_config
-from .search.state import refuse_changed_config
+from .search.state import refuse_a_used_folder, refuse_changed_config
 from .tasks import SimpleTask, Task
 
 __all__ = ["SimpleTask", "search_model"]
@@ -64,7 +64,7 @@ def search_model(model: nn.Module, task: Task, epochs: Optional[int] = None, str
                  build_space: Optional[Callable[[], nn.Module]] = None,
                  evolution: Union[EvolutionConfig, Dict, None] = None,
                  darts: Union[DifferentiableConfig, Dict, None] = None,
-                 output_dir: Union[str, Path, None] = None, resume: bool = False) -> Dict:
+                 output_dir: Union[str, Path, None] = None, resume: bool = False, overwrite: bool = False) -> Dict:
     """Search ``model`` on ``task``; returns ``{"architecture", "score", "history", "strategy", "candidates", ...}``
     (and ``out_dir`` with ``output_dir``).
 
@@ -75,7 +75,8 @@ def search_model(model: nn.Module, task: Task, epochs: Optional[int] = None, str
     and ``darts`` configure ``strategy="evolution"``, ``"darts"`` and ``"gdas"`` (which need
     ``SimpleTask(..., valid_data=...)``). Zero-cost signals are computed on ``proxy_batches`` (default: the
     first training batches) with a freshly initialised copy of ``model``, or ``build_space()`` when given.
-    ``output_dir`` writes the run folder; ``resume=True`` continues the run that folder holds.
+    ``output_dir`` writes the run folder; ``resume=True`` continues the run that folder holds, and a folder that
+    holds a run is refused otherwise (``overwrite=True`` starts over there).
     """
     cfg = _config(strategy, seed, show_progress, epochs, {
         "trainer": trainer, "controller": controller, "derive": derive_settings, "constraint": constraint,
@@ -88,6 +89,8 @@ def search_model(model: nn.Module, task: Task, epochs: Optional[int] = None, str
     if out is not None and resume:
         state = load_checkpoint(out)
         refuse_changed_config(state, cfg, out)
+    elif out is not None:
+        refuse_a_used_folder(out, overwrite)
     began = time.time()
     built = build_search(cfg, device, model=model, task=task, network=network, batches=proxy_batches,
                          example=example_input)

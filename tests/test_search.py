@@ -62,9 +62,13 @@ def test_shared_weights_train_on_policy_or_uniform_samples(tmp_path, monkeypatch
     assert bool(rows[0].get("reward")) == (warmup == 0)
 
 
-def test_a_fresh_run_into_a_used_folder_does_not_inherit_its_metrics(tmp_path):
+def test_a_fresh_run_into_a_used_folder_is_refused_or_starts_over_when_told(tmp_path):
     run_search(tmp_path)
-    run_search(tmp_path)  # not a resume: metrics.csv starts over
+    before = (tmp_path / "architecture.json").read_text()
+    with pytest.raises(FileExistsError, match="already holds a run.*resume=.*overwrite=true"):
+        run_search(tmp_path, "seed=7")
+    assert (tmp_path / "architecture.json").read_text() == before
+    run_search(tmp_path, "overwrite=true")  # not a resume: metrics.csv starts over
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1]
 

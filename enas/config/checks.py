@@ -177,7 +177,7 @@ def validate_values(cfg, more: Iterable[str] = ()) -> None:
 # Keys a resumed run may change: its length, its display, where things are, and derive's settings.
 RESUME_MAY_CHANGE = ("trainer.epochs", "trainer.progress", "trainer.log_every", "resume", "output_dir", "device",
                      "data.root", "data.split_file", "data.download", "benchmark_file", "derive", "tune_malloc",
-                     "keep_every", "task_name")
+                     "keep_every", "task_name", "imports", "overwrite")
 
 
 def _flatten(node: Any, prefix: str = "") -> Dict[str, Any]:

@@ -300,6 +300,8 @@ class SearchConfig:
     benchmark_file: Optional[str] = None
     tune_malloc: bool = True      # glibc: keep freed activations mapped (see enas/runs/malloc.py)
     keep_every: int = 0           # also keep checkpoints/epoch_{n}.pt every this many epochs (0: last.pt only)
+    imports: List[str] = field(default_factory=list)  # modules or .py files imported first: your spaces register
+    overwrite: bool = False       # start over in a run folder that already holds a run (else refused)
 
 
 @dataclass
@@ -315,6 +317,8 @@ class TrainConfig:
     task_name: str = "train"
     tune_malloc: bool = True
     keep_every: int = 0           # also keep checkpoints/epoch_{n}.pt every this many epochs (0: last.pt only)
+    imports: List[str] = field(default_factory=list)
+    overwrite: bool = False
 
 
 @dataclass
@@ -326,6 +330,7 @@ class DeriveRunConfig:
     output_dir: Optional[str] = None
     task_name: str = "derive"
     tune_malloc: bool = True
+    imports: List[str] = field(default_factory=list)
 
 
 def register_configs() -> None:

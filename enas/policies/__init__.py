@@ -14,6 +14,7 @@ node (`enas.config.ControllerConfig`, or anything with its fields).
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
@@ -32,6 +33,7 @@ __all__ = ["CONTROLLER_KINDS", "ALGORITHMS", "create_controller", "PolicyUpdate"
            "sample_and_reward", "ValueCritic"]
 
 CONTROLLER_KINDS = {"lstm": Controller, "transformer": TransformerController}
+EXPLODED = 1e4  # |w| no healthy controller comes near (initialised within 0.1, it moves by about lr per update)
 ALGORITHMS = ("reinforce", "actor_critic", "ppo")
 
 
@@ -70,11 +72,22 @@ class PolicyUpdate:
         common = dict(num_archs=s.num_aggregate, entropy_weight=s.entropy_weight, skip_weight=s.skip_weight,
                       grad_clip=s.grad_clip, constraint=constraint, rewards_fn=rewards_fn)
         if s.algorithm == "reinforce":
-            return controller_step(self.controller, self.optimizer, self.baseline, reward_fn, **common)
-        if s.algorithm == "actor_critic":
-            return actor_critic_step(self.controller, self.optimizer, self.critic, reward_fn, **common)
-        return ppo_step(self.controller, self.optimizer, self.critic, reward_fn, **common, clip=s.ppo_clip,
-                        epochs=s.ppo_epochs, minibatch=s.ppo_minibatch)
+            stats = controller_step(self.controller, self.optimizer, self.baseline, reward_fn, **common)
+        elif s.algorithm == "actor_critic":
+            stats = actor_critic_step(self.controller, self.optimizer, self.critic, reward_fn, **common)
+        else:
+            stats = ppo_step(self.controller, self.optimizer, self.critic, reward_fn, **common, clip=s.ppo_clip,
+                             epochs=s.ppo_epochs, minibatch=s.ppo_minibatch)
+        self._refuse_exploded()
+        return stats
+
+    def _refuse_exploded(self) -> None:
+        """Stop with a clear error once the controller's weights have blown up: its logits pass through tanh,
+        so an exploded policy would otherwise keep sampling (one architecture, deterministically) to the end."""
+        largest = max(float(p.detach().abs().max()) for p in self.controller.parameters())
+        if not math.isfinite(largest) or largest > EXPLODED:
+            raise FloatingPointError(f"the controller's weights exploded (largest |w| = {largest:.3g}): lower "
+                                     f"controller.lr (now {self.settings.lr}) or set controller.grad_clip")
 
     def state_dict(self) -> dict:
         """The optimizer, the baseline and (actor-critic, PPO) the critic."""

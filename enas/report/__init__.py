@@ -4,7 +4,7 @@ A run folder gets PNG figures and one self-contained ``report.html``: training c
 controller's reward / baseline / entropy (and skip rate), a heat map per decision of what the policy
 learned, a drawing of the derived architecture, and for NAS-Bench-201 runs derive's candidates
 against the benchmark. A Hydra ``-m`` sweep folder gets a table of its jobs and mean +- std over
-seeds. Needs matplotlib (``pip install -e ".[report]"``); the rest of enas does not.
+seeds. Needs matplotlib (``pip install "enas[report]"``); the rest of enas does not.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ def write_report_after_run(folder) -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        print('Run report skipped: matplotlib is not installed (pip install -e ".[report]", then enas-report '
+        print('Run report skipped: matplotlib is not installed (pip install "enas[report]", then enas-report '
               f"{folder})")
         return
     from .run_report import write_run_report

@@ -87,8 +87,9 @@ def read_run(folder) -> Run:
         run.metrics = read_csv(folder / "metrics.csv")
     if (folder / "config.yaml").is_file():
         run.config = _yaml(folder / "config.yaml")
-    if (folder / ".hydra" / "overrides.yaml").is_file():
-        run.overrides = [str(o) for o in (_yaml(folder / ".hydra" / "overrides.yaml") or [])]
+    recorded = next((p for p in (folder / "overrides.yaml", folder / ".hydra" / "overrides.yaml") if p.is_file()), None)
+    if recorded is not None:  # the run's own record (older runs: Hydra's)
+        run.overrides = [str(o) for o in (_yaml(recorded) or [])]
     if (folder / "results.json").is_file():
         run.results = json.loads((folder / "results.json").read_text())
         run.architecture = run.results.get("architecture")

@@ -1,7 +1,7 @@
 """The report of a Hydra ``-m`` sweep: one row per job, then mean +- std per setting over seeds.
 
 A multirun folder (``multirun/<task>/<time>/``) holds one run folder per job (``0/``, ``1/``, ...),
-each with ``.hydra/overrides.yaml``. Jobs whose overrides differ only in ``seed=`` are one setting;
+each with its ``overrides.yaml`` (``.hydra/overrides.yaml`` for older runs). Jobs whose overrides differ only in ``seed=`` are one setting;
 the second table gives each setting's mean +- std. Written as ``sweep.csv``, ``sweep.md`` and
 ``report.html``; an Optuna sweep's ``optimization_results.yaml`` (best parameters) is shown too.
 """

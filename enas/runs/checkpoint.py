@@ -78,10 +78,15 @@ def _atomic_copy_or_save(write, target: Path) -> None:
         os.chmod(tmp, file_mode())
         write(tmp)
         os.replace(tmp, target)
-    except OSError as err:
-        if err.errno == errno.ENOSPC:
-            raise OSError(errno.ENOSPC, f"the disk is full: could not write {target}; the previous checkpoint "
-                                        "there (if any) is intact") from None
+    except (OSError, RuntimeError) as err:
+        # torch.save reports a failed write as a RuntimeError from its zip writer, not as the OSError below it
+        full = getattr(err, "errno", None) == errno.ENOSPC or shutil.disk_usage(target.parent).free < (1 << 20)
+        if full:
+            raise OSError(errno.ENOSPC, f"the disk is full: could not write {target}; the previous checkpoint there "
+                                        "(if any) is intact") from None
+        if isinstance(err, RuntimeError):
+            raise OSError(errno.EIO, f"could not write {target} ({str(err).splitlines()[0]}); the previous checkpoint "
+                                     "there (if any) is intact") from None
         raise
     finally:
         if os.path.exists(tmp):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, Optional, Union
@@ -48,25 +49,38 @@ class RunLock:
         self.directory.mkdir(parents=True, exist_ok=True)
         me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                other = self.holder()
-                if other and other.get("host") == me["host"] and other.get("pid") != me["pid"] and _alive(other["pid"]):
-                    raise RunFolderInUse(f"run folder {self.directory} is in use by process {other['pid']} (since "
-                                         f"{other.get('since')}); wait for it to finish or stop it, or pick "
-                                         "another folder") from None
-                if other and other.get("host") != me["host"]:
-                    raise RunFolderInUse(f"run folder {self.directory} is locked by process {other.get('pid')} on "
-                                         f"host {other.get('host')}; remove {self.path} if that run is gone") from None
-                self.path.unlink(missing_ok=True)  # a killed writer's lock
-                continue
-            with os.fdopen(fd, "w") as f:
-                json.dump(me, f)
-            self.held = True
-            self._remove_leftovers()
-            return self
+            if self._create_with(me):
+                self.held = True
+                self._remove_leftovers()
+                return self
+            other = self.holder()
+            if other is None and self.path.exists():  # unreadable: not a lock this code wrote
+                raise RunFolderInUse(f"run folder {self.directory} has a lock file that is not ours ({self.path}); "
+                                     "remove it if no run uses that folder")
+            if other and other.get("host") == me["host"] and other.get("pid") != me["pid"] and _alive(other["pid"]):
+                raise RunFolderInUse(f"run folder {self.directory} is in use by process {other['pid']} (since "
+                                     f"{other.get('since')}); wait for it to finish or stop it, or pick "
+                                     "another folder") from None
+            if other and other.get("host") != me["host"]:
+                raise RunFolderInUse(f"run folder {self.directory} is locked by process {other.get('pid')} on "
+                                     f"host {other.get('host')}; remove {self.path} if that run is gone") from None
+            self.path.unlink(missing_ok=True)  # a killed writer's lock
         raise RunFolderInUse(f"could not lock run folder {self.directory}")
+
+    def _create_with(self, owner: Dict[str, Any]) -> bool:
+        """Create the lock file with its owner already in it, or return False if it exists: the owner is
+        written to a private file that is then hard-linked into place, so no process ever sees an empty lock."""
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".lock.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(owner, f)
+            os.chmod(tmp, 0o644)
+            os.link(tmp, self.path)
+            return True
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
 
     def _remove_leftovers(self) -> None:
         """Temporary files of writers that were killed mid-write (never a finished file)."""

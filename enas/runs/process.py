@@ -1,17 +1,21 @@
 """The process a run lives in: its device, its seeds, its threads and its allocator."""
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import logging
 import os
 import random
-from typing import Optional
+import sys
+from pathlib import Path
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
 
 from . import malloc as _malloc
 
-__all__ = ["resolve_device", "seed_everything", "prepare_process", "cap_threads_for_parallel_jobs"]
+__all__ = ["resolve_device", "seed_everything", "prepare_process", "cap_threads_for_parallel_jobs", "import_modules"]
 
 log = logging.getLogger("enas")
 
@@ -61,3 +65,32 @@ def cap_threads_for_parallel_jobs() -> Optional[int]:
     torch.set_num_threads(threads)
     log.info("%d parallel jobs on %d cores: %d PyTorch thread(s) per job", jobs, cores, threads)
     return threads
+
+
+def import_modules(names: Sequence[str]) -> None:
+    """Import each module (``my_spaces``) or file (``my_spaces.py``, relative to the working folder) once:
+    what ``imports=[...]`` names, so that a space or task defined outside the package registers itself
+    before a run builds it."""
+    for name in names:
+        if name.endswith(".py"):
+            path = Path(name).expanduser().resolve()
+            if not path.is_file():
+                raise FileNotFoundError(f"imports: no file {str(path)!r} (imports=[...] takes modules or .py files)")
+            key = f"enas_user_{path.stem}_{abs(hash(str(path))):x}"
+            if key in sys.modules:
+                continue
+            spec = importlib.util.spec_from_file_location(key, path)
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[key] = module
+            spec.loader.exec_module(module)
+        else:
+            if os.getcwd() not in sys.path:  # console scripts do not put the working folder on the path
+                sys.path.append(os.getcwd())
+            try:
+                importlib.import_module(name)
+            except ModuleNotFoundError as err:
+                if err.name != name.split(".")[0]:
+                    raise
+                raise ModuleNotFoundError(f"imports: no module {name!r} on the Python path (nor in the working folder "
+                                          f"{os.getcwd()}); pass a file as imports=[path/to/{name}.py]") from None
+

@@ -209,9 +209,9 @@ def _shown(metrics: Dict) -> str:
 
 def _summary(out: Path, child: Dict, constraint, extra: Dict) -> str:
     summary = (out / "architecture.txt").read_text()
-    summary += (f"Child at the searched size: {child['params']:,.0f} parameters, {child['flops'] / 1e6:,.2f}M "
-                f"multiply-accumulates per example" + (f" (budget: {constraint.describe()})"
-                                                       if constraint is not None else "") + "\n")
+    flops = "" if math.isnan(child["flops"]) else f", {child['flops'] / 1e6:,.2f}M multiply-accumulates per example"
+    summary += (f"Child at the searched size: {child['params']:,.0f} parameters{flops}"
+                + (f" (budget: {constraint.describe()})" if constraint is not None else "") + "\n")
     if "benchmark" in extra:
         b = extra["benchmark"]
         summary += (f"NAS-Bench-201: CIFAR-10 test accuracy {b['cifar10_test_acc']:.2f}, "

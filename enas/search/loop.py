@@ -20,18 +20,18 @@ import time
 from pathlib import Path
 from typing import Dict, Optional
 
-from omegaconf import OmegaConf
 
 from supernet import count_architectures, count_parameters, decisions
 
 from ..config import check_config, validate_values
 from ..runs import distributed
 from ..runs.checkpoint import save_checkpoint
+from ..runs.folder import write_record
 from ..runs.console import Progress, announce
 from ..runs.lock import RunLock
 from ..runs.metrics import MetricsLogger
 from ..runs.policy_log import record_policy
-from ..runs.process import resolve_device
+from ..runs.process import import_modules, resolve_device
 from .build import Search, build_search
 from .derive import run_derive
 from .rewards import SharedWeightReward, serve_rewards
@@ -46,6 +46,7 @@ log = logging.getLogger("enas")
 
 def search(cfg) -> Dict:
     """Run a whole search from a config (see ``conf/search.yaml``); returns the final metrics."""
+    import_modules(cfg.imports)
     check_search_config(cfg)
     device = distributed.setup(resolve_device(cfg.device))
     out, state, resume_from = open_run(cfg, device)
@@ -80,7 +81,7 @@ def run_search(s: Search, out: Optional[Path] = None, state: Optional[Dict] = No
             logger.truncate(start - 1)
         log.info("resumed at epoch %d", start)
     if main:
-        OmegaConf.save(cfg, out / "config.yaml")
+        write_record(out, cfg)
     steps = min(s.task.steps_per_epoch, cfg.trainer.max_steps_per_epoch or s.task.steps_per_epoch)
     history = []
     for epoch in range(start, cfg.trainer.epochs):

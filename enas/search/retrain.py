@@ -14,7 +14,7 @@ import math
 import time
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import torch
 from omegaconf import OmegaConf
@@ -26,9 +26,10 @@ from ..config import check_config, validate_values
 from ..runs import distributed
 from ..runs.checkpoint import rng_state, save_checkpoint, set_rng_state
 from ..runs.console import announce
+from ..runs.folder import write_record
 from ..runs.lock import RunLock
 from ..runs.metrics import MetricsLogger
-from ..runs.process import resolve_device, seed_everything
+from ..runs.process import import_modules, resolve_device, seed_everything
 from ..tasks import build_task
 from .build import build_supernet, to_memory_format
 from .constraints import count_flops
@@ -40,20 +41,45 @@ __all__ = ["retrain", "build_child", "check_architecture_file", "EarlyStopping"]
 log = logging.getLogger("enas")
 
 
+def searched_space(path: Path) -> Optional[Dict]:
+    """The space (``{"name", "kwargs"}``) an architecture file records it was searched in, if it says."""
+    try:
+        meta = json.loads(path.read_text())
+    except ValueError:
+        return None  # load_architecture names what is wrong with the file
+    space = meta.get("space") if isinstance(meta, dict) else None
+    return space if isinstance(space, dict) and "name" in space else None
+
+
+def _refuse_another_space(path: Path, space_cfg) -> None:
+    searched = searched_space(path)
+    if searched and searched["name"] != space_cfg.get("name"):
+        raise ArchitectureError(f"{path} was derived in space {searched['name']!r} but this run builds space "
+                                f"{space_cfg.get('name')!r}; pass space={searched['name']}")
+
+
+def size_changes(searched: Optional[Dict], built: Dict) -> List[str]:
+    """``key: searched -> built`` for each size setting the retrained child does not share with the search."""
+    if not searched or searched.get("name") != built["name"]:
+        return []
+    before, after = searched.get("kwargs", {}), built["kwargs"]
+    return [f"{k}: {before.get(k, '(default)')} -> {after.get(k, '(default)')}"
+            for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
+
+
 def build_child(space_cfg, architecture: str, device: torch.device, data_info: Dict = None) -> Tuple[nn.Module, Dict, Dict]:
     """(standalone child, space spec, architecture) from a space config and an architecture file."""
     path = Path(architecture).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"architecture={architecture!r}: no such file (use the architecture.json a search wrote)")
-    meta = json.loads(path.read_text()) if path.suffix == ".json" else {}
-    searched = meta.get("space", {}).get("name") if isinstance(meta, dict) and isinstance(meta.get("space"), dict) else None
-    if searched and searched != space_cfg.get("name"):
-        raise ArchitectureError(f"{path} was derived in space {searched!r} but this run builds space "
-                                f"{space_cfg.get('name')!r}; pass space={searched}")
+    _refuse_another_space(path, space_cfg)
     supernet, space = build_supernet(space_cfg, torch.device("cpu"), data_info)
     arch = load_architecture(path, supernet)
     child = use_running_stats(freeze(supernet, arch)).to(device)
     del supernet
+    changed = size_changes(searched_space(path), space)
+    if changed:
+        log.info("retraining at another size than was searched (%s): %s", path, "; ".join(changed))
     return child, space, arch
 
 
@@ -98,6 +124,7 @@ def check_architecture_file(space_cfg, architecture: str) -> None:
         raise FileNotFoundError(f"architecture={architecture!r}: no such file (use the architecture.json a search wrote)")
     if not path.read_text().strip():
         raise ArchitectureError(f"{path} is empty: expected the architecture.json a search wrote")
+    _refuse_another_space(path, space_cfg)
     spec = OmegaConf.to_container(space_cfg, resolve=True) if not isinstance(space_cfg, dict) else dict(space_cfg)
     spec.pop("vocab_size", None)
     supernet, _ = build_supernet(spec, torch.device("cpu"))
@@ -105,6 +132,7 @@ def check_architecture_file(space_cfg, architecture: str) -> None:
 
 
 def retrain(cfg) -> Dict:
+    import_modules(cfg.imports)
     check_config(cfg)
     validate_values(cfg)
     device = distributed.setup(resolve_device(cfg.device))
@@ -147,7 +175,7 @@ def _retrain(cfg, device: torch.device, out: Path, state: Optional[Dict], resume
         if main:
             logger.truncate(state["epoch"])
     if main:
-        OmegaConf.save(cfg, out / "config.yaml")
+        write_record(out, cfg)
     run = SimpleNamespace(cfg=cfg, task=task, model=model, optimizer=optimizer, scheduler=scheduler, space=space,
                           arch=arch, stopper=stopper, logger=logger, out=out, main=main)
     row = _train(run, start)

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 from omegaconf import OmegaConf
 
-from ..config import RESUME_MAY_CHANGE, config_differences, structured
+from ..config import RESUME_MAY_CHANGE, SearchConfig, config_differences, structured
 from ..runs.checkpoint import load_checkpoint, rng_state, set_rng_state
 from ..runs.folder import output_dir, resolve_resume, runs_root
-from ..runs.process import resolve_device
+from ..runs.process import import_modules, resolve_device
 from .build import Search, build_search
 
-__all__ = ["search_state", "restore", "load_search", "open_run", "refuse_changed_config"]
+__all__ = ["search_state", "restore", "load_search", "open_run", "refuse_changed_config", "resume_config",
+           "refuse_a_used_folder"]
 
 
 def search_state(search: Search, epoch: int, step: int) -> Dict:
@@ -64,6 +65,7 @@ def load_search(checkpoint, device: str = "auto") -> SimpleNamespace:
         raise ValueError(f"{checkpoint} is not a search checkpoint (it holds no supernet)")
     config = structured(state["config"])
     config.device = device
+    import_modules(config.imports)  # the run's own spaces, registered as it registered them
     search = build_search(config, torch_device)
     restore(search, state, resume=False)
     return SimpleNamespace(state=state, config=config, task=search.task, model=search.model, space=search.space,
@@ -81,10 +83,50 @@ def refuse_changed_config(state: Dict, cfg, path) -> None:
 
 def open_run(cfg, device: torch.device) -> Tuple[Path, Optional[Dict], Optional[Path]]:
     """(run folder, checkpoint state or None, checkpoint path or None) of a fresh or resumed run. A
-    resume is checked before any data loads: is this the run's own configuration?"""
+    resume is checked before any data loads: is this the run's own configuration? A fresh run never
+    writes over another run's folder unless told to (``overwrite=true``)."""
     resume_from = resolve_resume(cfg.resume, runs_root(cfg))
-    state = None
     if resume_from:
         state = load_checkpoint(resume_from, device)
         refuse_changed_config(state, cfg, resume_from)
-    return (resume_from.parent.parent if resume_from else output_dir(cfg)), state, resume_from
+        return resume_from.parent.parent, state, resume_from
+    out = output_dir(cfg)
+    refuse_a_used_folder(out, cfg.overwrite)
+    return out, None, None
+
+
+def refuse_a_used_folder(out: Path, overwrite: bool) -> None:
+    """A fresh run never writes over another run's folder unless told to."""
+    held = [name for name in HOLDS_A_RUN if (out / name).exists()]
+    if held and not overwrite:
+        raise FileExistsError(f"run folder {out} already holds a run ({', '.join(held)}): continue it with "
+                              f"resume={out}, pick another folder (output_dir=... or hydra.run.dir=...), or start "
+                              "over there with overwrite=true")
+
+
+HOLDS_A_RUN = ("checkpoints/last.pt", "architecture.json", "results.json")  # what a started or finished run leaves
+
+
+def resume_config(resume: str, overrides: Sequence[str], schema=SearchConfig, task_name: str = "search"):
+    """The config a resumed run continues with: the one its checkpoint recorded, with ``overrides`` (the
+    command line's ``key=value`` strings) applied where `RESUME_MAY_CHANGE` allows them; any other key
+    is refused, named. ``resume`` is a run folder, a checkpoint in one, or ``true`` (the latest run)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    path = resolve_resume(resume, Path("outputs") / task_name) if str(resume).lower() == "true" else \
+        resolve_resume(resume, Path("."))
+    cfg = structured(load_checkpoint(path)["config"], schema)
+    refused = []
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key = override.key_or_group
+        if key == "resume" or key.startswith("hydra"):
+            continue
+        if override.is_delete() or not any(key == k or key.startswith(k + ".") for k in RESUME_MAY_CHANGE):
+            refused.append(override.input_line)
+            continue
+        OmegaConf.update(cfg, key, override.value(), merge=True, force_add=override.is_force_add())
+    if refused:
+        raise ValueError(f"resume={resume} continues the run's recorded config ({path}); it may change only "
+                         f"{', '.join(RESUME_MAY_CHANGE)}, not {', '.join(refused)}: start a new run for that")
+    cfg.resume = str(path)
+    return cfg
