@@ -72,7 +72,7 @@ RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "derive.short_train.train_subset": _optional(_at_least(1)),
     "data.batch_size": _at_least(1), "data.eval_batch_size": _at_least(1), "data.valid_size": _positive(),
     "data.test_size": _positive(), "objective": _one_of(*OBJECTIVES),
-    "data.train_subset": _optional(_at_least(1)), "data.valid_subset": _optional(_at_least(1)),
+    "data.train_subset": _optional(_at_least(1)), "data.valid_subset": _optional(_at_least(1)), "data.test_subset": _optional(_at_least(1)),
     "data.cutout": _at_least(0), "data.num_classes": _at_least(2), "data.bptt": _at_least(2),
     "data.split": _one_of(*DATA_SPLITS), "data.source": _one_of(*DATA_SOURCES),
     "proxies.batches": _at_least(1),

@@ -221,6 +221,7 @@ class ImageDataConfig:
     valid_size: int = 5000        # official ENAS: 45k train / 5k validation
     train_subset: Optional[int] = None  # keep only this many search-train images (proxy tasks)
     valid_subset: Optional[int] = None
+    test_subset: Optional[int] = None  # retrain: test on only this many images (tokens for text): smoke checks
     batch_size: int = 160
     eval_batch_size: int = 500
     augment: bool = True
@@ -245,6 +246,7 @@ class ImageFolderDataConfig:
     download: bool = False
     train_subset: Optional[int] = None
     valid_subset: Optional[int] = None
+    test_subset: Optional[int] = None
     batch_size: int = 64
     eval_batch_size: int = 256
     augment: bool = True          # pad-4 random crop and flip, as CIFAR
@@ -273,6 +275,7 @@ class TextDataConfig:
     variable_length: bool = True  # AWD-LSTM style random sequence length around bptt
     train_subset: Optional[int] = None  # keep only this many training tokens (proxy tasks)
     valid_subset: Optional[int] = None
+    test_subset: Optional[int] = None
 
 
 @dataclass

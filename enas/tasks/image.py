@@ -181,7 +181,8 @@ def build_image_task(data, trainer, device: torch.device, seed: int, stage: str,
         if data.train_subset:
             keep = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))[:data.train_subset]
             x, y = x[keep], y[keep]
-        test = eval_loader(x_test, y_test)
+        test = eval_loader(x_test[:data.test_subset], y_test[:data.test_subset]) if data.test_subset \
+            else eval_loader(x_test, y_test)
         valid = test  # without early stopping nothing is chosen on it: it only reports
         if trainer.early_stop:
             # Early stopping chooses an epoch, so it must not look at the test set: hold out

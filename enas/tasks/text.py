@@ -111,6 +111,7 @@ def build_text_task(data, trainer, device: torch.device, stage: str, reward_batc
     train = splits["train"][:data.train_subset] if data.train_subset else splits["train"]
     valid = splits["valid"][:data.valid_subset] if data.valid_subset else splits["valid"]
     task = LanguageModeling(batchify(train, data.batch_size, device), batchify(valid, data.eval_batch_size, device),
-                            batchify(splits["test"], data.eval_batch_size, device) if stage == "retrain" else None,
+                            batchify(splits["test"][:data.test_subset] if data.test_subset else splits["test"],
+                                     data.eval_batch_size, device) if stage == "retrain" else None,
                             data.bptt, data.eval_batch_size, data.variable_length, reward_batches, reward)
     return task, {"vocab_size": len(vocab)}
