@@ -1,7 +1,10 @@
-"""enas: the ENAS controller, REINFORCE, the alternating search loop, derive and retrain.
+"""enas: one-shot, weight-sharing architecture search over any `supernet` space, and everything around it.
 
 Works from a space's decision list alone (`supernet.decisions`), so any supernet written with
-`supernet.LayerChoice` / `supernet.InputChoice` can be searched. The command line is in `enas.cli`.
+`supernet.LayerChoice` / `supernet.InputChoice` can be searched. The rooms, bottom up: `config` (schemas, the
+one source of every default, and their checks), `data`, `runs` (folders, locks, checkpoints, processes),
+`predictors`, `policies` (controllers and their update rules); `tasks`, `strategies`, `report`; `search` (the
+loop, the one assembler, derive, retrain); and on top `cli` (the commands) and `api` (`search_model`).
 
 The public names load on first use (PEP 562): importing the package imports none of its modules, so
 ``python -m enas search`` runs ``enas/__main__.py`` without importing every module first, and a script that
