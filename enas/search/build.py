@@ -112,12 +112,11 @@ def build_search(cfg, device: torch.device, model: Optional[nn.Module] = None, t
     to_memory_format(model, cfg.trainer)
     model = distributed.sync_batchnorm(model, cfg.trainer.sync_bn, device)
     constraint = build_constraint(cfg, model, example if example is not None else task.example_input())
-    partial = Search(cfg, task, model, space, None, None, None, device, network, split, batches)
-    predictor = build_predictor(partial)
-    partial.strategy = create_strategy(cfg, decisions(model), device, constraint, predictor)
-    partial.optimizer = make_optimizer(model, cfg.trainer)
-    partial.scheduler = make_scheduler(partial.optimizer, cfg.trainer)
-    return partial
+    predictor = build_predictor(cfg, model, lambda names: build_zero_cost(cfg, task, network, device, names, batches))
+    strategy = create_strategy(cfg, decisions(model), device, constraint, predictor)
+    optimizer = make_optimizer(model, cfg.trainer)
+    return Search(cfg, task, model, space, strategy, optimizer, make_scheduler(optimizer, cfg.trainer), device,
+                  network, split, batches)
 
 
 def build_constraint(cfg, model: nn.Module, example: Optional[torch.Tensor]) -> Optional[Constraint]:
@@ -128,18 +127,17 @@ def build_constraint(cfg, model: nn.Module, example: Optional[torch.Tensor]) -> 
     return Constraint(model, spec.max_params, spec.max_flops, example)
 
 
-def build_zero_cost(search: Search, names) -> Optional[ZeroCostScorer]:
-    """Zero-cost scorer of ``names`` on a fresh network of the searched space (size overrides from
-    ``proxies.space``), from ``proxies.batches`` training minibatches; None when nothing is needed."""
+def build_zero_cost(cfg, task: Task, network: Callable[[Mapping], nn.Module], device: torch.device, names,
+                    batches: Optional[List] = None) -> Optional[ZeroCostScorer]:
+    """Zero-cost scorer of ``names`` on a fresh ``network`` of the searched space (size overrides from
+    ``proxies.space``), on ``batches`` or ``proxies.batches`` training minibatches of the task; None when
+    nothing is needed."""
     if not names:
         return None
-    cfg = search.cfg
-    batches = search.proxy_batches
     if batches is None:
-        batches = proxy_batches(search.task, max(cfg.proxies.batches, 2 if "zico" in names else 1), int(cfg.seed))
+        batches = proxy_batches(task, max(cfg.proxies.batches, 2 if "zico" in names else 1), int(cfg.seed))
     overrides = dict(cfg.proxies.space)
-    return ZeroCostScorer(lambda: search.network(overrides), batches, search.task.loss, names, seed=int(cfg.seed),
-                          device=search.device)
+    return ZeroCostScorer(lambda: network(overrides), batches, task.loss, names, seed=int(cfg.seed), device=device)
 
 
 def predictor_needed(cfg) -> bool:
@@ -153,17 +151,18 @@ def predictor_needed(cfg) -> bool:
     return False
 
 
-def build_predictor(search: Search) -> Optional[PerformancePredictor]:
-    cfg = search.cfg
+def build_predictor(cfg, model: nn.Module, zero_cost: Callable[[List[str]], Optional[ZeroCostScorer]]
+                    ) -> Optional[PerformancePredictor]:
+    """The learned predictor, when on; ``zero_cost(names)`` builds the scorer of its zero-cost features."""
     if not predictor_needed(cfg):
         return None
     spec = cfg.predictor
     unknown = [f for f in spec.features if f not in PROXIES]
     if unknown:
         raise ValueError(f"predictor.features: {unknown[0]!r} is not a zero-cost proxy; available: {', '.join(PROXIES)}")
-    surrogate = Surrogate(decisions(search.model), list(spec.features), spec.ensemble, spec.hidden, spec.steps,
+    surrogate = Surrogate(decisions(model), list(spec.features), spec.ensemble, spec.hidden, spec.steps,
                           holdout=spec.holdout, window=spec.window, seed=int(cfg.seed))
-    return PerformancePredictor(surrogate, build_zero_cost(search, list(spec.features)), spec.min_points)
+    return PerformancePredictor(surrogate, zero_cost(list(spec.features)), spec.min_points)
 
 
 def _trainer_settings(trainer) -> TrainerConfig:
@@ -186,4 +185,5 @@ def build_short_train(search: Search, settings) -> Optional[SuccessiveHalving]:
 
 def derive_zero_cost(search: Search, settings) -> Optional[ZeroCostScorer]:
     """The zero-cost scorer derive's settings need (None when they need none)."""
-    return build_zero_cost(search, proxies_needed(settings))
+    return build_zero_cost(search.cfg, search.task, search.network, search.device, proxies_needed(settings),
+                           search.proxy_batches)
