@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "trained-proxies": "trained_proxies",
     "finalists": "finalists",
     "short-train": "short_train",
+    "preferred": "preferred",
 }
 
 

@@ -86,6 +86,7 @@ RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "darts.lr": _positive(), "darts.weight_decay": _at_least(0), "darts.init_scale": _at_least(0),
     "darts.tau_max": _positive(), "darts.tau_min": _positive(), "darts.regulariser": _one_of(*REGULARISERS),
     "darts.regulariser_weight": _at_least(0),
+    "preferred.pool": _at_least(0), "preferred.keep": _at_least(1),
     "constraint.max_params": _optional(_positive()), "constraint.max_flops": _optional(_positive()),
     "keep_every": _at_least(0),
 }
@@ -132,6 +133,9 @@ def _relations(cfg) -> Iterable[str]:
             and get("darts.tau_min") > get("darts.tau_max"):
         yield (f"darts.tau_min={get('darts.tau_min')} must not exceed darts.tau_max={get('darts.tau_max')} "
                "(GDAS's temperature falls from tau_max to tau_min)")
+    if get("preferred.pool") and get("preferred.keep") and get("preferred.keep") > get("preferred.pool"):
+        yield (f"preferred.keep={get('preferred.keep')} must be at most preferred.pool={get('preferred.pool')} "
+               "(it keeps the best of the pool)")
     if get("predictor.evaluate") is not None and get("predictor.pool") is not None \
             and get("predictor.evaluate") > get("predictor.pool"):
         yield f"predictor.evaluate={get('predictor.evaluate')} must be at most predictor.pool={get('predictor.pool')}"

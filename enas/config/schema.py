@@ -202,6 +202,15 @@ class DifferentiableConfig:
 
 
 @dataclass
+class PreferredConfig:
+    """Preferred one-shot search (`enas.search.preferred`): the shared weights train on, and derive compares,
+    only the ``keep`` best of ``pool`` uniform architectures by a zero-cost ``selector``."""
+    pool: int = 0                 # architectures the selector scores before training; 0: off (the whole space)
+    keep: int = 32                # the best kept: the search space from then on
+    selector: str = "az_nas"      # az_nas or a zero-cost proxy (enas.predictors.zero_cost.PROXIES)
+
+
+@dataclass
 class ConstraintConfig:
     """A budget for the child at the searched space's size; null: unbounded."""
 
@@ -288,6 +297,7 @@ class SearchConfig:
     proxies: ProxyConfig = field(default_factory=ProxyConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
     constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
+    preferred: PreferredConfig = field(default_factory=PreferredConfig)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     darts: DifferentiableConfig = field(default_factory=DifferentiableConfig)
     strategy: str = "enas"        # enas | random (random search with weight sharing) | predictor | evolution |

@@ -64,13 +64,13 @@ class PolicyUpdate:
         self.critic = None if settings.algorithm == "reinforce" else ValueCritic(
             controller.hidden_size, controller.start.device, settings.value_lr, settings.beta1, settings.eps)
 
-    def step(self, reward_fn: Callable[[Dict], float], constraint=None,
+    def step(self, reward_fn: Callable[[Dict], float], propose: Optional[Callable[[int], List[Dict]]] = None,
              rewards_fn: Optional[Callable[[List[Dict], Callable], List[float]]] = None) -> Dict[str, float]:
-        """One update from ``settings.num_aggregate`` samples rewarded by ``reward_fn`` (``rewards_fn``:
-        screening, see `enas.policies.reinforce.controller_step`), within ``constraint``'s budget."""
+        """One update from ``settings.num_aggregate`` samples rewarded by ``reward_fn``; ``propose`` and
+        ``rewards_fn`` (screening) as in `enas.policies.reinforce.controller_step`."""
         s = self.settings
         common = dict(num_archs=s.num_aggregate, entropy_weight=s.entropy_weight, skip_weight=s.skip_weight,
-                      grad_clip=s.grad_clip, constraint=constraint, rewards_fn=rewards_fn)
+                      grad_clip=s.grad_clip, propose=propose, rewards_fn=rewards_fn)
         if s.algorithm == "reinforce":
             stats = controller_step(self.controller, self.optimizer, self.baseline, reward_fn, **common)
         elif s.algorithm == "actor_critic":

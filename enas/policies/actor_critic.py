@@ -75,12 +75,12 @@ def actor_critic_loss(decision_log_prob: torch.Tensor, advantage: torch.Tensor,
 
 def actor_critic_step(controller: DecisionPolicy, optimizer: torch.optim.Optimizer, critic: ValueCritic,
                       reward_fn: Callable[[Dict], float], num_archs: int = 10, entropy_weight: float = 1e-4,
-                      skip_weight: float = 0.0, grad_clip: Optional[float] = None, constraint=None,
+                      skip_weight: float = 0.0, grad_clip: Optional[float] = None, propose=None,
                       rewards_fn: Optional[Callable[[List[Dict], Callable], List[float]]] = None) -> Dict[str, float]:
     """One controller update and one critic update from ``num_archs`` sampled architectures; the
     arguments are `enas.policies.reinforce.controller_step`'s with the critic in place of the baseline."""
     controller.train()
-    samples, rewards = sample_and_reward(controller, reward_fn, num_archs, constraint, rewards_fn)
+    samples, rewards = sample_and_reward(controller, reward_fn, num_archs, propose, rewards_fn)
     total = (rewards + entropy_weight * samples.entropy.detach().cpu()).to(samples.log_prob.device)
     critic.start_at(total)
     values = critic.values(samples.decision_hidden).detach()

@@ -40,7 +40,7 @@ def ppo_clipped_loss(log_prob: torch.Tensor, old_log_prob: torch.Tensor, advanta
 
 def ppo_step(controller: DecisionPolicy, optimizer: torch.optim.Optimizer, critic: ValueCritic,
              reward_fn: Callable[[Dict], float], num_archs: int = 10, entropy_weight: float = 1e-4,
-             skip_weight: float = 0.0, grad_clip: Optional[float] = None, constraint=None,
+             skip_weight: float = 0.0, grad_clip: Optional[float] = None, propose=None,
              rewards_fn: Optional[Callable[[List[Dict], Callable], List[float]]] = None, clip: float = 0.2,
              epochs: int = 4, minibatch: Optional[int] = None) -> Dict[str, float]:
     """One batch of ``num_archs`` samples, then ``epochs`` passes over it in shuffled minibatches
@@ -50,7 +50,7 @@ def ppo_step(controller: DecisionPolicy, optimizer: torch.optim.Optimizer, criti
         raise ValueError(f"controller.ppo_epochs={epochs} and controller.ppo_minibatch={minibatch} must be >= 1")
     controller.train()
     with torch.no_grad():  # the sampling policy is the fixed "old" one
-        samples, rewards = sample_and_reward(controller, reward_fn, num_archs, constraint, rewards_fn)
+        samples, rewards = sample_and_reward(controller, reward_fn, num_archs, propose, rewards_fn)
     device = samples.log_prob.device
     total = (rewards + entropy_weight * samples.entropy.cpu()).to(device)
     critic.start_at(total)

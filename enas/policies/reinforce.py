@@ -53,17 +53,17 @@ def reinforce_loss(log_prob: torch.Tensor, advantage: torch.Tensor, skip_penalty
 
 def controller_step(controller: DecisionPolicy, optimizer: torch.optim.Optimizer, baseline: EMABaseline,
                     reward_fn: Callable[[Dict], float], num_archs: int = 10, entropy_weight: float = 1e-4,
-                    skip_weight: float = 0.0, grad_clip: Optional[float] = None, constraint=None,
+                    skip_weight: float = 0.0, grad_clip: Optional[float] = None, propose=None,
                     rewards_fn: Optional[Callable[[List[Dict], Callable], List[float]]] = None) -> Dict[str, float]:
     """One controller update from ``num_archs`` sampled architectures (official ``num_aggregate``).
 
-    ``constraint`` (an `enas.search.constraints.Constraint`) restricts the samples to a budget: the policy
-    samples until ``num_archs`` fit, and the update uses their log-probability under the policy.
+    ``propose(n)`` chooses the architectures another way (the policy's samples that fit a budget, or the
+    policy restricted to a preferred set); the update uses their log-probability under the policy.
     ``rewards_fn(archs, reward_fn)`` replaces evaluating every architecture with ``reward_fn``
     (screening: evaluate the promising ones, predict the rest).
     """
     controller.train()
-    samples, rewards = sample_and_reward(controller, reward_fn, num_archs, constraint, rewards_fn)
+    samples, rewards = sample_and_reward(controller, reward_fn, num_archs, propose, rewards_fn)
     total = rewards + entropy_weight * samples.entropy.detach().cpu()
     advantage = torch.tensor([r - baseline.update(r) for r in total.tolist()])
     loss = reinforce_loss(samples.log_prob, advantage, samples.skip_penalty, skip_weight)
@@ -79,13 +79,14 @@ def controller_step(controller: DecisionPolicy, optimizer: torch.optim.Optimizer
     }
 
 
-def sample_and_reward(controller: DecisionPolicy, reward_fn: Callable[[Dict], float], num_archs: int, constraint=None,
+def sample_and_reward(controller: DecisionPolicy, reward_fn: Callable[[Dict], float], num_archs: int,
+                      propose: Optional[Callable[[int], List[Dict]]] = None,
                       rewards_fn: Optional[Callable[[List[Dict], Callable], List[float]]] = None):
-    """``num_archs`` architectures from the policy (within ``constraint``'s budget) and their rewards
-    (a CPU tensor); every policy-gradient update starts here (REINFORCE, actor-critic, PPO)."""
-    if constraint is not None and constraint.active:
+    """``num_archs`` architectures from the policy (or from ``propose``) and their rewards (a CPU tensor);
+    every policy-gradient update starts here (REINFORCE, actor-critic, PPO)."""
+    if propose is not None:
         with torch.no_grad():
-            archs = constraint.sample(lambda k: controller.sample_many(k).archs, num_archs)
+            archs = propose(num_archs)
         samples = controller.evaluate(archs)
     else:
         samples = controller.sample_many(num_archs)

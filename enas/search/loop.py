@@ -27,7 +27,7 @@ from ..config import check_config, validate_values
 from ..runs import distributed
 from ..runs.checkpoint import save_checkpoint
 from ..runs.folder import write_record
-from ..runs.console import Progress, announce
+from ..runs.console import Progress, announce, progress
 from ..runs.lock import RunLock
 from ..runs.metrics import MetricsLogger
 from ..runs.policy_log import record_policy
@@ -35,6 +35,7 @@ from ..runs.process import import_modules, resolve_device
 from .build import Search, build_search
 from .derive import run_derive
 from .rewards import SharedWeightReward, serve_rewards
+from .preferred import preferred_problems, select_preferred
 from .signals import training_free_problems
 from .state import open_run, restore, search_state
 from .training import train_epoch
@@ -60,7 +61,7 @@ def check_search_config(cfg) -> None:
     check_config(cfg)
     problems = list(training_free_problems(cfg.derive)) if cfg.trainer.epochs == 0 and cfg.strategy == "random" \
         else []
-    validate_values(cfg, problems)
+    validate_values(cfg, problems + list(preferred_problems(cfg)))
 
 
 def run_search(s: Search, out: Optional[Path] = None, state: Optional[Dict] = None,
@@ -82,6 +83,8 @@ def run_search(s: Search, out: Optional[Path] = None, state: Optional[Dict] = No
         log.info("resumed at epoch %d", start)
     if main:
         write_record(out, cfg)
+    if state is None and cfg.preferred.pool:
+        _prefer(s, out if main else None)
     steps = min(s.task.steps_per_epoch, cfg.trainer.max_steps_per_epoch or s.task.steps_per_epoch)
     history = []
     for epoch in range(start, cfg.trainer.epochs):
@@ -104,6 +107,13 @@ def run_search(s: Search, out: Optional[Path] = None, state: Optional[Dict] = No
         logger.close()
     distributed.cleanup()
     return result
+
+
+def _prefer(s: Search, out: Optional[Path]) -> None:
+    """Preferred one-shot: rank 0 selects the set (`enas.search.preferred`), every rank searches it."""
+    if distributed.is_main():
+        select_preferred(s, s.cfg.preferred, out, lambda it: progress(it, s.cfg.trainer.progress, desc="preferred"))
+    s.strategy.prefer(distributed.broadcast(s.strategy.preferred))
 
 
 def search_epoch(s: Search, epoch: int) -> Dict:

@@ -2,7 +2,8 @@
 
 The checkpoint is one dict with fixed keys: ``supernet``, ``controller`` (the strategy's state),
 ``strategy``, ``predictor``, ``w_optim``, ``lr_sched``, ``epoch`` (last finished), ``step``, ``rng``,
-``config``, ``space`` (name + kwargs) and ``split`` (the search split's indices). `restore` is the one
+``config``, ``space`` (name + kwargs), ``split`` (the search split's indices) and ``preferred`` (the
+preferred set of a preferred one-shot search, else None). `restore` is the one
 loader: a resume takes everything, ``enas-derive`` (`load_search`) the learned parts only.
 """
 from __future__ import annotations
@@ -32,7 +33,7 @@ def search_state(search: Search, epoch: int, step: int) -> Dict:
         "predictor": strategy.predictor.state_dict() if strategy.predictor is not None else None,
         "w_optim": search.optimizer.state_dict(), "lr_sched": search.scheduler.state_dict(), "epoch": epoch,
         "step": step, "rng": rng_state(), "config": OmegaConf.to_container(search.cfg, resolve=True),
-        "space": search.space, "split": search.split,
+        "space": search.space, "split": search.split, "preferred": strategy.preferred,
     }
 
 
@@ -47,6 +48,8 @@ def restore(search: Search, state: Dict, resume: bool) -> int:
                          f"strategy={search.strategy.name}")
     search.model.load_state_dict(state["supernet"])
     search.strategy.load_state_dict(state["controller"])
+    if state.get("preferred"):
+        search.strategy.prefer(state["preferred"])
     if search.strategy.predictor is not None and state.get("predictor") is not None:
         search.strategy.predictor.load_state_dict(state["predictor"])
     if resume:

@@ -11,7 +11,7 @@ from torch import nn
 
 from supernet import Decision, architecture_key, decisions as space_decisions, save_architecture
 
-__all__ = ["describe_architecture", "write_architecture"]
+__all__ = ["describe_architecture", "write_architecture", "write_candidates"]
 
 
 def describe_architecture(decs: Sequence[Decision], arch: Dict) -> str:
@@ -49,11 +49,17 @@ def write_architecture(out_dir: Path, model: nn.Module, result: Dict, space: Dic
     if hasattr(model, "describe"):  # a space's own drawing of the architecture (micro, macro)
         summary = model.describe(arch) + "\n\n" + summary
     (out_dir / "architecture.txt").write_text(summary + "\n")
-    with open(out_dir / "derive_candidates.csv", "w", newline="") as f:
-        metrics = list(dict.fromkeys(k for row in result["candidates"] for k in row if k != "architecture"))
+    write_candidates(out_dir / "derive_candidates.csv", result["candidates"])
+    return path
+
+
+def write_candidates(path: Path, rows: Sequence[Dict]) -> None:
+    """Scored architectures as CSV, in their order (``rank`` from 0), every column any row has, the
+    architecture last as its JSON key."""
+    with open(path, "w", newline="") as f:
+        metrics = list(dict.fromkeys(k for row in rows for k in row if k != "architecture"))
         writer = csv.DictWriter(f, fieldnames=["rank", *metrics, "architecture"])
         writer.writeheader()
-        for rank, row in enumerate(result["candidates"]):
+        for rank, row in enumerate(rows):
             writer.writerow({"rank": rank, **{k: row.get(k, "") for k in metrics},
                              "architecture": architecture_key(row["architecture"])})
-    return path

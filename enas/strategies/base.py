@@ -11,11 +11,15 @@ so its distribution is kept, restricted to the budget.
 
 The defaults are random search with weight sharing (RSPS, Li & Talwalkar 2019, arXiv:1902.07638): uniform
 sampling throughout, no learning phase, derive's candidates uniform.
+
+`prefer` restricts a strategy to a given set of architectures (preferred one-shot training, PreNAS, Wang et
+al. 2023, arXiv:2304.14636: a zero-cost selector keeps a few dozen cells, and the shared weights train and rank
+those only): uniform draws come from the set, and derive's candidates are the whole set.
 """
 from __future__ import annotations
 
 import random
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 from torch import nn
 
@@ -42,6 +46,7 @@ class Strategy:
         self.rng = random.Random(seed)
         self.constraint, self.predictor = constraint, predictor
         self.trainer = trainer if trainer is not None else TrainerConfig()
+        self.preferred: Optional[List[Dict]] = None
 
     @classmethod
     def from_config(cls, cfg, decisions: Sequence[Decision], device, constraint=None, predictor=None) -> "Strategy":
@@ -51,8 +56,17 @@ class Strategy:
     def _within_budget(self, draw: Callable[[int], List[Dict]], n: int) -> List[Dict]:
         return self.constraint.sample(draw, n) if self.constraint is not None else draw(n)
 
+    def prefer(self, archs: Sequence[Mapping]) -> None:
+        """Search only ``archs`` from now on (they are within the budget: the selector drew them so)."""
+        if not archs:
+            raise ValueError("prefer() needs at least one architecture")
+        self.preferred = [dict(a) for a in archs]
+
     def uniform(self, n: int) -> List[Dict]:
-        """``n`` uniformly random architectures (uniform over those within the budget)."""
+        """``n`` uniformly random architectures (uniform over those within the budget, or over the
+        preferred set)."""
+        if self.preferred is not None:
+            return [dict(self.rng.choice(self.preferred)) for _ in range(n)]
         return self._within_budget(lambda k: [random_architecture(self.decisions, self.rng) for _ in range(k)], n)
 
     def propose(self, n: int) -> List[Dict]:
@@ -76,7 +90,8 @@ class Strategy:
         return {}
 
     def candidates(self, n: int) -> List[Dict]:
-        return self.propose(n)
+        """Derive's candidates: ``n`` proposals, or every preferred architecture (a set small enough to score)."""
+        return [dict(a) for a in self.preferred] if self.preferred is not None else self.propose(n)
 
     def greedy_candidates(self) -> List[Dict]:
         """The learned policy's most likely architecture, when the strategy has a policy to decode."""

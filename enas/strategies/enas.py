@@ -6,11 +6,13 @@ richer": its favourites train more, score better and get sampled more) or unifor
 ``controller.num_aggregate`` rewarded samples. ``controller.kind`` and ``controller.algorithm`` choose the
 policy and its update rule (`enas.policies`). With a fitted predictor and ``controller.screen_keep``, each
 update evaluates only the samples the predictor rates best and uses its estimate for the rest
-(screening: the reward evaluations are the controller phase's cost).
+(screening: the reward evaluations are the controller phase's cost). Restricted to a preferred set
+(`Strategy.prefer`), the policy samples among its members only, each with its probability under the policy
+renormalised over the set, and learns from those samples as from any other.
 """
 from __future__ import annotations
 
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 
@@ -44,9 +46,28 @@ class ENASStrategy(Strategy):
     def propose(self, n: int) -> List[Dict]:
         # The policy is fixed during the shared-weights phase, so one batched pass samples them all.
         self.controller.eval()
+        if self.preferred is not None:
+            return self._preferred_draw(n)
         def draw(k: int) -> List[Dict]:
             return [a for s in range(0, k, 256) for a in self.controller.sample_many(min(256, k - s)).archs]
         return self._within_budget(draw, n)
+
+    @torch.no_grad()
+    def _preferred_draw(self, n: int) -> List[Dict]:
+        """``n`` draws from the policy restricted to the preferred set: p(a) / sum of p over the set."""
+        members = self.preferred
+        log_prob = torch.cat([self.controller.log_prob(members[i:i + 256]) for i in range(0, len(members), 256)])
+        picks = torch.multinomial(torch.softmax(log_prob.float(), 0), n, replacement=True)
+        return [dict(self.preferred[i]) for i in picks.tolist()]
+
+    def _proposals(self) -> Optional[Callable[[int], List[Dict]]]:
+        """How the learning phase chooses its samples when not freely from the policy: within the preferred set,
+        or the policy's samples that fit the budget."""
+        if self.preferred is not None:
+            return self._preferred_draw
+        if self.constraint is not None and self.constraint.active:
+            return lambda n: self.constraint.sample(lambda k: self.controller.sample_many(k).archs, n)
+        return None
 
     def shared_archs(self, n: int, epoch: int) -> List[Dict]:
         uniform = epoch < self.trainer.warmup_epochs or self.trainer.shared_sampling == "uniform"
@@ -74,7 +95,7 @@ class ENASStrategy(Strategy):
         totals: Dict[str, float] = {}
         self._evaluated = 0
         for _ in range(steps):
-            stats = self.update.step(reward, self.constraint, self._screened if self.settings.screen_keep else None)
+            stats = self.update.step(reward, self._proposals(), self._screened if self.settings.screen_keep else None)
             for k, v in stats.items():
                 totals[k] = totals.get(k, 0.0) + v / steps
             progress.tick(stats)
@@ -82,6 +103,9 @@ class ENASStrategy(Strategy):
         return totals
 
     def greedy_candidates(self) -> List[Dict]:
+        if self.preferred is not None:  # the set's most likely member under the policy
+            with torch.no_grad():
+                return [dict(self.preferred[int(self.controller.log_prob(self.preferred).argmax())])]
         return self.controller.sample_many(1, greedy=True).archs
 
     def policy_probabilities(self) -> Dict[str, List[float]]:

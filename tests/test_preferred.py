@@ -1,0 +1,104 @@
+"""Preferred one-shot search: a zero-cost selector keeps the best of a pool, and the shared weights train on,
+the policy learns over, and derive compares those architectures only."""
+import csv
+import json
+
+import pytest
+import torch
+
+from supernet import architecture_key, create_space, decisions
+from enas.search import loop as search_module
+from enas.strategies import ENASStrategy
+from enas.config import ControllerConfig
+
+from conftest import compose_config, straight_and_resumed
+
+TINY_NB201 = ["experiment=nb201_cpu_proxy", "data=embedded", "debug=cpu_tiny", "space.C=4", "proxies.space.C=4",
+              "proxies.space.N=1", "trainer.warmup_epochs=0", "benchmark=null", "controller.screen_keep=0",
+              "predictor.enabled=false", "derive.select=shared", "derive.signals=[shared]", "derive.record=[]",
+              "preferred.pool=40", "preferred.keep=5", "preferred.selector=params"]
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _spy_on_shared_steps(monkeypatch):
+    """Every architecture the shared weights train on, as its key."""
+    from enas.strategies.base import Strategy
+
+    seen = []
+    real = Strategy.before_step
+
+    def before_step(self, model, task, arch):
+        seen.append(architecture_key(arch))
+        return real(self, model, task, arch)
+
+    monkeypatch.setattr(Strategy, "before_step", before_step)
+    return seen
+
+
+@pytest.mark.parametrize("strategy", ["random", "enas"])
+def test_the_shared_weights_train_and_derive_compares_only_the_selectors_best(tmp_path, monkeypatch, strategy):
+    seen = _spy_on_shared_steps(monkeypatch)
+    result = search_module.search(compose_config("search", [*TINY_NB201, f"strategy={strategy}"], tmp_path))
+
+    pool = _rows(tmp_path / "preferred.csv")
+    assert 30 <= len(pool) <= 40 and len({r["architecture"] for r in pool}) == len(pool)  # distinct draws
+    params = [float(r["params"]) for r in pool]
+    assert params == sorted(params, reverse=True)  # best first by the selector
+    kept = {r["architecture"] for r in pool if r["kept"] == "1"}
+    assert len(kept) == 5 and kept == {r["architecture"] for r in pool[:5]}
+    assert set(seen) <= kept and len(set(seen)) > 1  # trained on the set, more than one of it
+    candidates = {r["architecture"] for r in _rows(tmp_path / "derive_candidates.csv")}
+    assert candidates == kept  # derive compares the whole set, nothing else
+    assert architecture_key(result["architecture"]) in kept
+
+
+def test_a_preferred_search_resumes_on_its_set_exactly(tmp_path, monkeypatch):
+    straight, resumed = straight_and_resumed(tmp_path, monkeypatch, [*TINY_NB201, "trainer.epochs=3"])
+    assert straight["preferred"] == resumed["preferred"] and len(straight["preferred"]) == 5
+    for key, value in straight["supernet"].items():
+        assert torch.equal(value, resumed["supernet"][key]), key
+    for key, value in straight["controller"]["controller"].items():
+        assert torch.equal(value, resumed["controller"]["controller"][key]), key
+    # the resumed run did not select again: one pool, written once
+    assert _rows(tmp_path / "straight" / "preferred.csv") == _rows(tmp_path / "killed" / "preferred.csv")
+
+
+def test_the_policy_restricted_to_the_set_moves_toward_its_rewarded_member():
+    decs = decisions(create_space("nb201", C=4, N=1))
+    settings = ControllerConfig(lr=0.05, num_aggregate=5)
+    strategy = ENASStrategy(decs, torch.device("cpu"), seed=0, settings=settings)
+    members = strategy.uniform(4)
+    strategy.prefer(members)
+    target = architecture_key(members[2])
+    sampled = []
+
+    def reward(arch):
+        sampled.append(architecture_key(arch))
+        return 1.0 if architecture_key(arch) == target else 0.0
+
+    class Quiet:
+        def tick(self, stats):
+            pass
+
+    torch.manual_seed(0)
+    before = [architecture_key(a) for a in strategy.propose(400)].count(target)
+    strategy.learn(reward, 40, Quiet())
+    after = [architecture_key(a) for a in strategy.propose(400)].count(target)
+    assert set(sampled) <= {architecture_key(a) for a in members}  # it learned from members only
+    assert after > max(2 * before, 300)
+    assert strategy.greedy_candidates() == [members[2]]
+
+
+@pytest.mark.parametrize("override, message", [
+    (["strategy=darts"], "works with strategy=random or enas"),
+    (["preferred.keep=50"], "preferred.keep=50 must be at most preferred.pool=40"),
+    (["preferred.selector=accuracy"], "preferred.selector='accuracy' must be az_nas or a zero-cost proxy"),
+])
+def test_a_preferred_search_it_cannot_run_is_refused_before_anything_runs(tmp_path, override, message):
+    with pytest.raises(ValueError, match=message):
+        search_module.search(compose_config("search", [*TINY_NB201, *override], tmp_path / "run"))
+    assert not (tmp_path / "run" / "preferred.csv").exists()
