@@ -25,7 +25,14 @@ Strategies (``--strategies``):
   ``strategy=evolution``, with NAS-Bench-201's REA settings (population 10, tournament 3, one edge's op
   changed per child: ``--mutation-rate 0``, as at least one decision always changes).
 
+* ``reinforce_zc``, ``evolution_zc``: the same after a zero-cost warm-up (`enas.search.warmup`, Abdelfattah
+  et al. 2021): ``--warmup-steps`` controller updates (evolution: as many children) rewarded by AZ-NAS's rank
+  against 200 uniform cells, read from ``--scores`` (the whole space scored once), before the first query;
+  evolution's warmed population is then re-scored by the table (those queries count).
+
     python -m benchmarks.nb201_tabular --nb201 data/nasbench201 --seeds 50
+    python -m benchmarks.nb201_tabular --nb201 data/nasbench201 --seeds 50 --strategies reinforce reinforce_zc \
+        evolution evolution_zc --scores benchmarks/data/nb201_az_nas_whole_space.json.gz
     python -m benchmarks.nb201_tabular --nb201 data/nasbench201 --seeds 50 --first-seed 1000 --budgets 100 200 500
 
 Prints per strategy and budget the mean +- std (sample std over seeds) of the picked cell's test
@@ -47,10 +54,12 @@ import numpy as np
 import torch
 
 import supernet
-from benchmarks._common import git_commit
+from benchmarks._common import git_commit, load_scores
 from enas.config import ControllerConfig
 from enas.policies import PolicyUpdate, create_controller
 from enas.report.benchmark import NB201Table, find_nb201_csv
+from enas.predictors.ranking import AZ_NAS
+from enas.search.warmup import ZeroCostReward
 from enas.strategies import RegularizedEvolution
 
 ANCHORS = {"evolution": "93.92 +- 0.30 (REA)", "reinforce": "93.85 +- 0.37", "random": "93.70 +- 0.36"}
@@ -88,7 +97,25 @@ def run_random(bench: TabularNB201, seed: int, budget: int, args) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, len(bench.fitness), size=budget)
 
 
-def policy_runner(kind: str, algorithm: str) -> Callable:
+class ScoreFile:
+    """A zero-cost scorer that reads the whole space's scores (``benchmarks.zero_cost --all``) instead of
+    computing them."""
+
+    def __init__(self, rows: Sequence[Dict]):
+        self.by_arch = {r["arch_str"]: r for r in rows}
+
+    def score(self, arch: Dict) -> Dict[str, float]:
+        return self.by_arch[supernet.to_nb201_string(arch)]
+
+
+def zero_cost_reward(args, seed: int) -> ZeroCostReward:
+    """AZ-NAS's rank against 200 uniform cells of the score file (drawn with ``seed``), as the search's warm-up."""
+    rows = args.score_rows
+    reference = [rows[i] for i in np.random.default_rng(seed).choice(len(rows), 200, replace=False)]
+    return ZeroCostReward(ScoreFile(rows), AZ_NAS, reference)
+
+
+def policy_runner(kind: str, algorithm: str, warm: bool = False) -> Callable:
     """A controller of ``kind`` trained by ``algorithm``, the search's own code (`enas.policies.PolicyUpdate`),
     with the LSTM settings of ``tests/test_nb201.py`` and ``enas.config.ControllerConfig``'s defaults for the
     rest (Adam's beta1 and eps, the critic's learning rate, PPO's clip and epochs)."""
@@ -100,6 +127,11 @@ def policy_runner(kind: str, algorithm: str) -> Callable:
                                     baseline_decay=args.baseline_decay, num_aggregate=args.num_aggregate,
                                     entropy_weight=1e-4, skip_weight=0.0, grad_clip=None)
         update = PolicyUpdate(create_controller(bench.decisions, settings), settings)
+        if warm:
+            zero_cost = zero_cost_reward(args, seed)
+            for _ in range(args.warmup_steps):
+                update.step(zero_cost)
+            update.baseline.value = None  # as the search does: table rewards are on another scale
         queried: List[int] = []
 
         def reward(arch: Dict) -> float:
@@ -113,7 +145,7 @@ def policy_runner(kind: str, algorithm: str) -> Callable:
     return run
 
 
-def run_evolution(bench: TabularNB201, seed: int, budget: int, args) -> np.ndarray:
+def run_evolution(bench: TabularNB201, seed: int, budget: int, args, warm: bool = False) -> np.ndarray:
     evo = RegularizedEvolution(bench.decisions, seed=seed, population=args.population, sample=args.sample,
                                mutation_rate=args.mutation_rate, crossover=args.crossover)
     queried: List[int] = []
@@ -122,7 +154,10 @@ def run_evolution(bench: TabularNB201, seed: int, budget: int, args) -> np.ndarr
         queried.append(bench.code(arch))
         return bench.fitness[queried[-1]]
 
-    evo.search(fitness, budget)
+    if warm:  # evolve on the proxy, then re-score the population on the table
+        evo.search(zero_cost_reward(args, seed), args.warmup_steps * args.num_aggregate)
+        evo.rescore(fitness)
+    evo.search(fitness, budget - len(queried))
     return np.asarray(queried)
 
 
@@ -130,6 +165,8 @@ STRATEGIES: Dict[str, Callable] = {
     "random": run_random, "reinforce": policy_runner("lstm", "reinforce"), "evolution": run_evolution,
     "actor_critic": policy_runner("lstm", "actor_critic"), "ppo": policy_runner("lstm", "ppo"),
     "transformer": policy_runner("transformer", "reinforce"),
+    "reinforce_zc": policy_runner("lstm", "reinforce", warm=True),
+    "evolution_zc": lambda bench, seed, budget, args: run_evolution(bench, seed, budget, args, warm=True),
 }
 DEFAULT_STRATEGIES = ("random", "reinforce", "evolution")
 
@@ -169,9 +206,18 @@ def main(argv=None) -> Dict:
     rl.add_argument("--controller-lr", type=float, default=0.05)
     rl.add_argument("--baseline-decay", type=float, default=0.95)
     rl.add_argument("--num-aggregate", type=int, default=10, help="cells per controller update")
+    zc = parser.add_argument_group("zero-cost warm-up (reinforce_zc, evolution_zc)")
+    zc.add_argument("--scores", type=Path, help="the whole space scored once (benchmarks/data/"
+                    "nb201_az_nas_whole_space.json.gz)")
+    zc.add_argument("--warmup-steps", type=int, default=30, help="controller updates (evolution: x num-aggregate "
+                    "children) on zero-cost rewards before the first query")
     args = parser.parse_args(argv)
     if args.seeds < 2 or min(args.budgets) < 1:
         parser.error("--seeds must be >= 2 (a std needs two) and every budget >= 1")
+    if any(name.endswith("_zc") for name in args.strategies):
+        if args.scores is None:
+            parser.error("reinforce_zc and evolution_zc need --scores (the whole space scored once)")
+        args.score_rows = load_scores([args.scores])["rows"]
 
     csv_path = find_nb201_csv(str(Path(args.nb201) / "nb201_accuracies.csv") if args.nb201 else None)
     bench = TabularNB201(NB201Table(str(csv_path)), args.fitness)
@@ -197,7 +243,8 @@ def main(argv=None) -> Dict:
               f"{ANCHORS.get(name, '')}")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"config": vars(args), "commit": git_commit(), "table": str(csv_path), "top1_threshold": bench.top1,
+    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "score_rows"}
+    record = {"config": config, "commit": git_commit(), "table": str(csv_path), "top1_threshold": bench.top1,
               "seeds": list(seeds), "results": results}
     out.write_text(json.dumps(record, indent=1))
     print(f"written to {out}")

@@ -102,3 +102,78 @@ def test_a_preferred_search_it_cannot_run_is_refused_before_anything_runs(tmp_pa
     with pytest.raises(ValueError, match=message):
         search_module.search(compose_config("search", [*TINY_NB201, *override], tmp_path / "run"))
     assert not (tmp_path / "run" / "preferred.csv").exists()
+
+
+# -- zero-cost warm-up -----------------------------------------------------------------------------------------
+WARM = ["experiment=nb201_cpu_proxy", "data=embedded", "debug=cpu_tiny", "space.C=4", "proxies.space.C=4",
+        "proxies.space.N=1", "benchmark=null", "controller.screen_keep=0", "predictor.enabled=false",
+        "derive.select=shared", "derive.signals=[shared]", "derive.record=[]", "zero_cost_warmup.selector=params",
+        "zero_cost_warmup.pool=50"]
+
+
+class _Scorer:
+    def __init__(self):
+        self.calls = 0
+
+    def score(self, arch):
+        self.calls += 1
+        return {"params": arch["value"]}
+
+
+def test_a_zero_cost_reward_is_a_rank_against_a_fixed_pool():
+    from enas.search.warmup import ZeroCostReward
+
+    scorer = _Scorer()
+    reward = ZeroCostReward(scorer, ["params"], [{"params": float(v)} for v in range(10)])
+    values = [reward({"value": v}) for v in (-1.0, 4.5, 9.0, 100.0, float("nan"))]
+    assert values[0] < values[1] < values[2] == values[3] == 0.0  # above the whole pool: log(11 / 11)
+    assert values[4] == values[0]  # a NaN score ranks last
+    reward({"value": 4.5})
+    assert scorer.calls == 5  # cached per architecture
+
+
+def _mean_params(search, archs):
+    from enas.predictors.zero_cost import child_parameters
+
+    return sum(child_parameters(search.model, a) for a in archs) / len(archs)
+
+
+@pytest.mark.parametrize("strategy", ["enas", "evolution"])
+def test_a_zero_cost_warm_up_moves_the_strategy_toward_what_the_proxy_rewards(tmp_path, strategy):
+    from enas.search import build_search
+    from enas.search.warmup import zero_cost_warmup
+
+    cfg = compose_config("search", [*WARM, f"strategy={strategy}", "zero_cost_warmup.steps=30",
+                                    "controller.num_aggregate=10", "controller.lr=0.05", "evolution.population=10",
+                                    "evolution.sample=3"], tmp_path)
+    search = build_search(cfg, torch.device("cpu"))
+    drawn = lambda: search.strategy.propose(100) if strategy == "enas" else \
+        [a for a, _ in search.strategy.evolution.population]  # noqa: E731
+    if strategy == "evolution":
+        for _ in range(10):  # the initial population, as a learning phase would start it
+            search.strategy.evolution.tell(search.strategy.evolution.ask(), 0.0)
+    before = _mean_params(search, drawn())
+    stats = zero_cost_warmup(search, cfg.zero_cost_warmup)
+    after = _mean_params(search, drawn())
+    assert stats["reward"] > -2.0 and after > 1.3 * before
+
+
+def test_a_warmed_up_search_resumes_exactly_without_warming_up_again(tmp_path, monkeypatch):
+    from enas.search import warmup
+
+    calls = []
+    real = warmup.ZeroCostReward.__call__
+    monkeypatch.setattr(warmup.ZeroCostReward, "__call__", lambda self, arch: calls.append(1) or real(self, arch))
+    straight, resumed = straight_and_resumed(tmp_path, monkeypatch, [*WARM, "strategy=enas", "trainer.epochs=3",
+                                                                     "zero_cost_warmup.steps=3"])
+    for key, value in straight["controller"]["controller"].items():
+        assert torch.equal(value, resumed["controller"]["controller"][key]), key
+    for key, value in straight["supernet"].items():
+        assert torch.equal(value, resumed["supernet"][key]), key
+    assert len(calls) == 2 * 3 * 2  # two fresh runs x 3 steps x num_aggregate 2; the resume warmed nothing
+
+
+def test_a_warm_up_without_a_learning_phase_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="zero_cost_warmup.steps works with strategy=enas or evolution"):
+        search_module.search(compose_config("search", [*WARM, "strategy=random", "zero_cost_warmup.steps=3"],
+                                            tmp_path / "run"))

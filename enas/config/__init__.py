@@ -3,12 +3,13 @@ from .checks import RESUME_MAY_CHANGE, check_config, config_differences, validat
 from .schema import (ALGORITHMS, AMP_MODES, CONTROLLER_KINDS, DATA_SOURCES, DATA_SPLITS, OBJECTIVES, OPTIMIZERS,
                      REGULARISERS, REWARDS, SCHEDULES, SHARED_SAMPLING, ConstraintConfig, ControllerConfig,
                      CustomDataConfig, DeriveConfig, DeriveRunConfig, DifferentiableConfig, EvolutionConfig,
-                     ImageDataConfig, ImageFolderDataConfig, PredictorConfig, ProxyConfig, SearchConfig,
-                     ShortTrainConfig, TextDataConfig, TrainConfig, TrainerConfig, register_configs, structured)
+                     ImageDataConfig, ImageFolderDataConfig, PredictorConfig, PreferredConfig, ProxyConfig, SearchConfig,
+                     ShortTrainConfig, TextDataConfig, TrainConfig, TrainerConfig, ZeroCostWarmupConfig, register_configs,
+                     structured)
 
 __all__ = ["RESUME_MAY_CHANGE", "check_config", "config_differences", "validate_values", "ALGORITHMS", "AMP_MODES",
            "CONTROLLER_KINDS", "DATA_SOURCES", "DATA_SPLITS", "OBJECTIVES", "OPTIMIZERS", "REGULARISERS", "REWARDS",
            "SCHEDULES", "SHARED_SAMPLING", "ConstraintConfig", "ControllerConfig", "CustomDataConfig", "DeriveConfig",
            "DeriveRunConfig", "DifferentiableConfig", "EvolutionConfig", "ImageDataConfig", "ImageFolderDataConfig",
-           "PredictorConfig", "ProxyConfig", "SearchConfig", "ShortTrainConfig", "TextDataConfig", "TrainConfig",
+           "PredictorConfig", "PreferredConfig", "ProxyConfig", "ZeroCostWarmupConfig", "SearchConfig", "ShortTrainConfig", "TextDataConfig", "TrainConfig",
            "TrainerConfig", "register_configs", "structured"]

@@ -87,6 +87,7 @@ RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "darts.tau_max": _positive(), "darts.tau_min": _positive(), "darts.regulariser": _one_of(*REGULARISERS),
     "darts.regulariser_weight": _at_least(0),
     "preferred.pool": _at_least(0), "preferred.keep": _at_least(1),
+    "zero_cost_warmup.steps": _at_least(0), "zero_cost_warmup.pool": _at_least(1),
     "constraint.max_params": _optional(_positive()), "constraint.max_flops": _optional(_positive()),
     "keep_every": _at_least(0),
 }

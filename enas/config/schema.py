@@ -16,7 +16,7 @@ from omegaconf import MISSING, OmegaConf
 
 __all__ = ["SCHEDULES", "OPTIMIZERS", "AMP_MODES", "SHARED_SAMPLING", "CONTROLLER_KINDS", "ALGORITHMS", "REWARDS",
            "REGULARISERS", "DATA_SPLITS", "DATA_SOURCES", "OBJECTIVES", "TrainerConfig", "ShortTrainConfig",
-           "ProxyConfig", "PredictorConfig", "ConstraintConfig", "ControllerConfig", "DeriveConfig",
+           "ProxyConfig", "PredictorConfig", "PreferredConfig", "ZeroCostWarmupConfig", "ConstraintConfig", "ControllerConfig", "DeriveConfig",
            "ImageFolderDataConfig", "CustomDataConfig", "EvolutionConfig", "DifferentiableConfig",
            "ImageDataConfig", "TextDataConfig", "SearchConfig", "TrainConfig", "DeriveRunConfig",
            "register_configs", "structured"]
@@ -211,6 +211,15 @@ class PreferredConfig:
 
 
 @dataclass
+class ZeroCostWarmupConfig:
+    """Zero-cost warm-up (`enas.search.warmup`): the strategy's learning phase runs ``steps`` steps on zero-cost
+    rewards before any shared training."""
+    steps: int = 0                # learning steps on zero-cost rewards (strategy=enas or evolution); 0: off
+    pool: int = 200               # uniform architectures scored once: the reference a reward is a rank against
+    selector: str = "az_nas"      # az_nas or a zero-cost proxy
+
+
+@dataclass
 class ConstraintConfig:
     """A budget for the child at the searched space's size; null: unbounded."""
 
@@ -298,6 +307,7 @@ class SearchConfig:
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
     constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
     preferred: PreferredConfig = field(default_factory=PreferredConfig)
+    zero_cost_warmup: ZeroCostWarmupConfig = field(default_factory=ZeroCostWarmupConfig)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     darts: DifferentiableConfig = field(default_factory=DifferentiableConfig)
     strategy: str = "enas"        # enas | random (random search with weight sharing) | predictor | evolution |

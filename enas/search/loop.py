@@ -37,6 +37,7 @@ from .derive import run_derive
 from .rewards import SharedWeightReward, serve_rewards
 from .preferred import preferred_problems, select_preferred
 from .signals import training_free_problems
+from .warmup import warmup_problems, zero_cost_warmup
 from .state import open_run, restore, search_state
 from .training import train_epoch
 
@@ -61,7 +62,7 @@ def check_search_config(cfg) -> None:
     check_config(cfg)
     problems = list(training_free_problems(cfg.derive)) if cfg.trainer.epochs == 0 and cfg.strategy == "random" \
         else []
-    validate_values(cfg, problems + list(preferred_problems(cfg)))
+    validate_values(cfg, [*problems, *preferred_problems(cfg), *warmup_problems(cfg)])
 
 
 def run_search(s: Search, out: Optional[Path] = None, state: Optional[Dict] = None,
@@ -85,6 +86,8 @@ def run_search(s: Search, out: Optional[Path] = None, state: Optional[Dict] = No
         write_record(out, cfg)
     if state is None and cfg.preferred.pool:
         _prefer(s, out if main else None)
+    if state is None and cfg.zero_cost_warmup.steps and distributed.is_main():  # rank 0 alone learns
+        zero_cost_warmup(s, cfg.zero_cost_warmup)
     steps = min(s.task.steps_per_epoch, cfg.trainer.max_steps_per_epoch or s.task.steps_per_epoch)
     history = []
     for epoch in range(start, cfg.trainer.epochs):

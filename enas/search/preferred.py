@@ -25,6 +25,7 @@ from ..predictors.ranking import AZ_NAS, log_rank_sum
 from ..predictors.zero_cost import PROXIES
 from .build import Search, build_zero_cost
 from .summary import write_candidates
+from .warmup import selector_proxies
 
 __all__ = ["PREFERRING_STRATEGIES", "select_preferred", "preferred_problems"]
 
@@ -47,11 +48,6 @@ def preferred_problems(cfg) -> Iterable[str]:
                f"{' or '.join(PREFERRING_STRATEGIES)}, not strategy={cfg.strategy}")
     if cfg.trainer.epochs == 0:
         yield "preferred.pool needs shared training (trainer.epochs >= 1): the shared weights rank the preferred set"
-
-
-def selector_proxies(selector: str) -> List[str]:
-    """The zero-cost proxies a selector needs."""
-    return list(AZ_NAS) if selector == "az_nas" else [selector]
 
 
 def select_preferred(search: Search, settings, out: Optional[Path] = None, progress=None) -> List[Dict]:

@@ -89,6 +89,9 @@ class Strategy:
         """The learning phase: ``steps`` updates from ``reward``; ``progress.tick(stats)`` after each."""
         return {}
 
+    def rewards_change(self) -> None:
+        """The reward's scale changes from here on (after a zero-cost warm-up): forget its level."""
+
     def candidates(self, n: int) -> List[Dict]:
         """Derive's candidates: ``n`` proposals, or every preferred architecture (a set small enough to score)."""
         return [dict(a) for a in self.preferred] if self.preferred is not None else self.propose(n)

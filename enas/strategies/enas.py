@@ -102,6 +102,9 @@ class ENASStrategy(Strategy):
         totals["rewards_evaluated"] = float(self._evaluated)
         return totals
 
+    def rewards_change(self) -> None:
+        self.update.baseline.value = None  # the moving average restarts at the next reward
+
     def greedy_candidates(self) -> List[Dict]:
         if self.preferred is not None:  # the set's most likely member under the policy
             with torch.no_grad():
