@@ -13,6 +13,7 @@ from .space import (
     random_architecture, save_architecture, validate_architecture,
 )
 from .standalone import count_parameters, freeze, use_running_stats
+from .few_shot import FewShotSupernet
 from .weighted import activate_sampled, activate_weighted, check_relaxable
 from . import spaces  # noqa: E402,F401  (registers the built-in spaces, as timm's models package does)
 from .spaces.nb201 import from_nb201_string, to_nb201_string  # noqa: E402
@@ -23,4 +24,5 @@ __all__ = [
     "save_architecture", "load_architecture", "choices_of", "freeze", "use_running_stats", "count_parameters",
     "register_space", "create_space", "list_spaces", "space_kwargs", "OPS", "is_zero",
     "to_nb201_string", "from_nb201_string", "activate_weighted", "activate_sampled", "check_relaxable",
+    "FewShotSupernet",
 ]

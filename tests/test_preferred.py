@@ -177,3 +177,57 @@ def test_a_warm_up_without_a_learning_phase_is_refused(tmp_path):
     with pytest.raises(ValueError, match="zero_cost_warmup.steps works with strategy=enas or evolution"):
         search_module.search(compose_config("search", [*WARM, "strategy=random", "zero_cost_warmup.steps=3"],
                                             tmp_path / "run"))
+
+
+# -- few-shot supernets ----------------------------------------------------------------------------------------
+FEW = ["experiment=nb201_cpu_proxy", "data=embedded", "debug=cpu_tiny", "space.C=4", "benchmark=null",
+       "controller.screen_keep=0", "predictor.enabled=false", "derive.select=shared", "derive.signals=[shared]",
+       "derive.record=[]", "trainer.warmup_epochs=0", "few_shot.split=[node1/edge0]"]
+
+
+def test_a_few_shot_supernet_trains_only_the_part_that_owns_the_architecture():
+    from supernet import FewShotSupernet, activate, random_architecture
+
+    torch.manual_seed(0)
+    model = create_space("nb201", C=4, N=1)
+    few = FewShotSupernet(model, ["node1/edge0"])
+    assert len(few.parts) == 5 and few.parts[0] is model
+    assert len(decisions(few)) == len(decisions(model))  # one set of decisions, shared labels
+    arch = {**random_architecture(decisions(model)), "node1/edge0": "nor_conv_3x3"}
+    owner = few.part_of(arch)
+    x = torch.randn(4, 3, 32, 32)
+    activate(few, arch)
+    few(x).sum().backward()
+    assert all(p.grad is None for p in few.parts[owner].parameters())  # not divided: the first copy serves all
+    few.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for p in few.parts[0].parameters():
+            p.add_(1.0)  # what one-shot training taught the first copy...
+    few.divide()
+    assert all(torch.equal(a, b) for a, b in zip(few.parts[owner].parameters(), few.parts[0].parameters()))  # ...seeds all
+    few(x).sum().backward()
+    trained = [i for i, part in enumerate(few.parts) if any(p.grad is not None for p in part.parameters())]
+    assert trained == [owner] and owner != 0
+    assert torch.equal(few(x), few.parts[owner](x))  # scored by its own sub-supernet
+
+
+def test_a_few_shot_search_splits_after_its_one_shot_epochs_and_resumes_exactly(tmp_path, monkeypatch):
+    straight, resumed = straight_and_resumed(tmp_path, monkeypatch, [*FEW, "strategy=random", "trainer.epochs=3",
+                                                                     "few_shot.after_epochs=1"], kill_after=1)
+    assert bool(straight["supernet"]["divided"]) and bool(resumed["supernet"]["divided"])
+    for key, value in straight["supernet"].items():
+        assert torch.equal(value, resumed["supernet"][key]), key
+    weight = next(k for k in straight["supernet"] if k.startswith("parts.0.") and k.endswith("weight"))
+    copies = [straight["supernet"][weight.replace("parts.0.", f"parts.{i}.", 1)] for i in range(5)]
+    assert not all(torch.equal(copies[0], c) for c in copies[1:])  # the sub-supernets trained apart
+
+
+@pytest.mark.parametrize("override, message", [
+    (["few_shot.split=[node9/edge9]"], "cannot split on 'node9/edge9': not a decision of the space"),
+    (["strategy=gdas"], "few_shot .* needs sampled architectures"),
+    (["few_shot.split_first=7"], "few_shot.split_first=7 but the space has 6 layer decisions"),
+])
+def test_a_few_shot_split_that_cannot_work_is_refused(tmp_path, override, message):
+    overrides = [*FEW, *override] if "split_first" not in override[0] else [*FEW[:-1], *override]
+    with pytest.raises(ValueError, match=message):
+        search_module.search(compose_config("search", overrides, tmp_path / "run"))

@@ -2,7 +2,7 @@
 from .checks import RESUME_MAY_CHANGE, check_config, config_differences, validate_values
 from .schema import (ALGORITHMS, AMP_MODES, CONTROLLER_KINDS, DATA_SOURCES, DATA_SPLITS, OBJECTIVES, OPTIMIZERS,
                      REGULARISERS, REWARDS, SCHEDULES, SHARED_SAMPLING, ConstraintConfig, ControllerConfig,
-                     CustomDataConfig, DeriveConfig, DeriveRunConfig, DifferentiableConfig, EvolutionConfig,
+                     CustomDataConfig, DeriveConfig, DeriveRunConfig, DifferentiableConfig, EvolutionConfig, FewShotConfig,
                      ImageDataConfig, ImageFolderDataConfig, PredictorConfig, PreferredConfig, ProxyConfig, SearchConfig,
                      ShortTrainConfig, TextDataConfig, TrainConfig, TrainerConfig, ZeroCostWarmupConfig, register_configs,
                      structured)
@@ -10,6 +10,6 @@ from .schema import (ALGORITHMS, AMP_MODES, CONTROLLER_KINDS, DATA_SOURCES, DATA
 __all__ = ["RESUME_MAY_CHANGE", "check_config", "config_differences", "validate_values", "ALGORITHMS", "AMP_MODES",
            "CONTROLLER_KINDS", "DATA_SOURCES", "DATA_SPLITS", "OBJECTIVES", "OPTIMIZERS", "REGULARISERS", "REWARDS",
            "SCHEDULES", "SHARED_SAMPLING", "ConstraintConfig", "ControllerConfig", "CustomDataConfig", "DeriveConfig",
-           "DeriveRunConfig", "DifferentiableConfig", "EvolutionConfig", "ImageDataConfig", "ImageFolderDataConfig",
+           "DeriveRunConfig", "DifferentiableConfig", "EvolutionConfig", "FewShotConfig", "ImageDataConfig", "ImageFolderDataConfig",
            "PredictorConfig", "PreferredConfig", "ProxyConfig", "ZeroCostWarmupConfig", "SearchConfig", "ShortTrainConfig", "TextDataConfig", "TrainConfig",
            "TrainerConfig", "register_configs", "structured"]

@@ -88,6 +88,7 @@ RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "darts.regulariser_weight": _at_least(0),
     "preferred.pool": _at_least(0), "preferred.keep": _at_least(1),
     "zero_cost_warmup.steps": _at_least(0), "zero_cost_warmup.pool": _at_least(1),
+    "few_shot.split_first": _at_least(0), "few_shot.after_epochs": _at_least(0),
     "constraint.max_params": _optional(_positive()), "constraint.max_flops": _optional(_positive()),
     "keep_every": _at_least(0),
 }
@@ -134,6 +135,11 @@ def _relations(cfg) -> Iterable[str]:
             and get("darts.tau_min") > get("darts.tau_max"):
         yield (f"darts.tau_min={get('darts.tau_min')} must not exceed darts.tau_max={get('darts.tau_max')} "
                "(GDAS's temperature falls from tau_max to tau_min)")
+    if get("few_shot.split") and get("few_shot.split_first"):
+        yield "few_shot.split and few_shot.split_first both choose the decisions to split on: give one"
+    if (get("few_shot.split") or get("few_shot.split_first")) and get("strategy") in ("darts", "gdas"):
+        yield (f"few_shot (sub-supernets per option) needs sampled architectures: strategy={get('strategy')} trains "
+               "a relaxed supernet")
     if get("preferred.pool") and get("preferred.keep") and get("preferred.keep") > get("preferred.pool"):
         yield (f"preferred.keep={get('preferred.keep')} must be at most preferred.pool={get('preferred.pool')} "
                "(it keeps the best of the pool)")

@@ -16,7 +16,7 @@ from omegaconf import MISSING, OmegaConf
 
 __all__ = ["SCHEDULES", "OPTIMIZERS", "AMP_MODES", "SHARED_SAMPLING", "CONTROLLER_KINDS", "ALGORITHMS", "REWARDS",
            "REGULARISERS", "DATA_SPLITS", "DATA_SOURCES", "OBJECTIVES", "TrainerConfig", "ShortTrainConfig",
-           "ProxyConfig", "PredictorConfig", "PreferredConfig", "ZeroCostWarmupConfig", "ConstraintConfig", "ControllerConfig", "DeriveConfig",
+           "ProxyConfig", "PredictorConfig", "PreferredConfig", "ZeroCostWarmupConfig", "FewShotConfig", "ConstraintConfig", "ControllerConfig", "DeriveConfig",
            "ImageFolderDataConfig", "CustomDataConfig", "EvolutionConfig", "DifferentiableConfig",
            "ImageDataConfig", "TextDataConfig", "SearchConfig", "TrainConfig", "DeriveRunConfig",
            "register_configs", "structured"]
@@ -211,6 +211,15 @@ class PreferredConfig:
 
 
 @dataclass
+class FewShotConfig:
+    """Few-shot supernets (`supernet.few_shot`): one sub-supernet per combination of the options of the split
+    decisions, each trained and scoring only the architectures that take its options."""
+    split: List[str] = field(default_factory=list)  # decision labels to split on, e.g. [node1/edge0]
+    split_first: int = 0          # or: the space's first k layer decisions; 0 and split=[]: one supernet
+    after_epochs: int = 0         # one-shot epochs before the split; their weights seed every sub-supernet
+
+
+@dataclass
 class ZeroCostWarmupConfig:
     """Zero-cost warm-up (`enas.search.warmup`): the strategy's learning phase runs ``steps`` steps on zero-cost
     rewards before any shared training."""
@@ -308,6 +317,7 @@ class SearchConfig:
     constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
     preferred: PreferredConfig = field(default_factory=PreferredConfig)
     zero_cost_warmup: ZeroCostWarmupConfig = field(default_factory=ZeroCostWarmupConfig)
+    few_shot: FewShotConfig = field(default_factory=FewShotConfig)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     darts: DifferentiableConfig = field(default_factory=DifferentiableConfig)
     strategy: str = "enas"        # enas | random (random search with weight sharing) | predictor | evolution |

@@ -15,7 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from supernet import create_space, decisions, space_kwargs
+from supernet import FewShotSupernet, create_space, decisions, space_kwargs
 
 from ..config.schema import TrainerConfig
 from ..predictors.performance import PerformancePredictor
@@ -30,15 +30,16 @@ from .short_train import SuccessiveHalving
 from .signals import proxies_needed
 from .training import make_optimizer, make_scheduler
 
-__all__ = ["Search", "build_search", "build_supernet", "build_constraint", "build_zero_cost", "build_predictor",
-           "build_short_train", "to_memory_format"]
+__all__ = ["Search", "build_search", "build_supernet", "build_few_shot", "build_constraint", "build_zero_cost",
+           "build_predictor", "build_short_train", "to_memory_format"]
 
 
 @dataclass
 class Search:
     """Everything one search holds. ``space`` is ``{"name", "kwargs"}`` (name None for a model given from
     Python); ``network(overrides)`` builds an untrained network of the space (zero-cost proxies, short
-    training); ``proxy_batches`` are the minibatches the proxies score on (None: drawn from the task)."""
+    training); ``proxy_batches`` are the minibatches the proxies score on (None: drawn from the task).
+    With ``few_shot``, ``model`` is a `supernet.few_shot.FewShotSupernet` and ``child_model`` its first part."""
 
     cfg: Any
     task: Task
@@ -51,6 +52,11 @@ class Search:
     network: Callable[[Mapping], nn.Module]
     split: Dict = field(default_factory=dict)
     proxy_batches: Optional[List] = None
+    child_model: Optional[nn.Module] = None  # what a child is measured on: ``model``, or one part of a few-shot one
+
+    def __post_init__(self):
+        if self.child_model is None:
+            self.child_model = self.model
 
 
 def build_supernet(space_cfg, device: torch.device, data_info: Optional[Dict] = None) -> Tuple[nn.Module, Dict]:
@@ -109,14 +115,28 @@ def build_search(cfg, device: torch.device, model: Optional[nn.Module] = None, t
     else:
         space = {"name": None, "kwargs": {}}
         network = network or _copied_network(model)
+    child_model = model
+    model = build_few_shot(cfg.few_shot, model)
     to_memory_format(model, cfg.trainer)
     model = distributed.sync_batchnorm(model, cfg.trainer.sync_bn, device)
-    constraint = build_constraint(cfg, model, example if example is not None else task.example_input())
+    constraint = build_constraint(cfg, child_model, example if example is not None else task.example_input())
     predictor = build_predictor(cfg, model, lambda names: build_zero_cost(cfg, task, network, device, names, batches))
     strategy = create_strategy(cfg, decisions(model), device, constraint, predictor)
     optimizer = make_optimizer(model, cfg.trainer)
     return Search(cfg, task, model, space, strategy, optimizer, make_scheduler(optimizer, cfg.trainer), device,
-                  network, split, batches)
+                  network, split, batches, child_model)
+
+
+def build_few_shot(spec, model: nn.Module) -> nn.Module:
+    """``model`` split into sub-supernets on ``spec.split`` (labels) or its first ``spec.split_first`` layer
+    decisions; ``model`` itself when the config splits nothing."""
+    labels = list(spec.split)
+    if spec.split_first:
+        layers = [d.label for d in decisions(model) if d.kind == "layer"]
+        if spec.split_first > len(layers):
+            raise ValueError(f"few_shot.split_first={spec.split_first} but the space has {len(layers)} layer decisions")
+        labels = layers[:spec.split_first]
+    return FewShotSupernet(model, labels) if labels else model
 
 
 def build_constraint(cfg, model: nn.Module, example: Optional[torch.Tensor]) -> Optional[Constraint]:

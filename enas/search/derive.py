@@ -178,7 +178,7 @@ def run_derive(search: Search, settings, out: Optional[Path] = None, began: Opti
         metrics["derive_valid_acc"] = best.get("full_acc", best["acc"])
     if "ppl" in best:
         metrics["derive_valid_ppl"] = best.get("full_ppl", best["ppl"])
-    child = measure_child(model, result["architecture"], task.example_input())
+    child = measure_child(search.child_model, result["architecture"], task.example_input())
     metrics.update({f"child_{k}": v for k, v in child.items()})
     extra = {"child": child, "select": settings.select}
     chance = against_random(result["candidates"], best)
@@ -189,13 +189,13 @@ def run_derive(search: Search, settings, out: Optional[Path] = None, began: Opti
     if cfg.benchmark:
         from ..report.benchmark import lookup_benchmark
 
-        extra["benchmark"] = lookup_benchmark(cfg.benchmark, model, result["architecture"], cfg.benchmark_file,
+        extra["benchmark"] = lookup_benchmark(cfg.benchmark, search.child_model, result["architecture"], cfg.benchmark_file,
                                               constraint=strategy.constraint)
         metrics.update({f"benchmark_{k}": v for k, v in extra["benchmark"].items() if isinstance(v, (int, float))})
     done = {"architecture": result["architecture"], "score": best, "candidates": result["candidates"],
             **metrics, **extra}
     if out is not None:
-        path = write_architecture(out, model, result, search.space, extra)
+        path = write_architecture(out, search.child_model, result, search.space, extra)
         announce(f"\nDerived architecture (picked by derive.select={extra['select']}{_shown(metrics)}):\n"
                  f"{_summary(out, child, strategy.constraint, extra)}\nWritten to {path}\nRun folder: {out}\n")
         done["out_dir"] = str(out)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 
-from supernet import count_architectures, count_parameters, decisions
+from supernet import FewShotSupernet, count_architectures, count_parameters, decisions
 
 from ..config import check_config, validate_values
 from ..runs import distributed
@@ -127,6 +127,10 @@ def search_epoch(s: Search, epoch: int) -> Dict:
     """
     began = time.time()
     trainer, strategy = s.cfg.trainer, s.strategy
+    few_shot = s.model if isinstance(s.model, FewShotSupernet) else None
+    if few_shot is not None and epoch >= s.cfg.few_shot.after_epochs and not bool(few_shot.divided):
+        few_shot.divide()  # each sub-supernet continues from what the one-shot epochs learned
+        log.info("epoch %d: the supernet is split into %d sub-supernets", epoch, len(few_shot.parts))
     steps = min(s.task.steps_per_epoch, trainer.max_steps_per_epoch or s.task.steps_per_epoch)
     archs = distributed.broadcast(strategy.shared_archs(steps, epoch))
     row = {"epoch": epoch, "lr": s.optimizer.param_groups[0]["lr"]}
