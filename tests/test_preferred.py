@@ -231,3 +231,28 @@ def test_a_few_shot_split_that_cannot_work_is_refused(tmp_path, override, messag
     overrides = [*FEW, *override] if "split_first" not in override[0] else [*FEW[:-1], *override]
     with pytest.raises(ValueError, match=message):
         search_module.search(compose_config("search", overrides, tmp_path / "run"))
+
+
+def test_the_ablation_replays_each_part_of_a_preferred_run_on_its_own_candidates(tmp_path, capsys):
+    from benchmarks._common import SHIPPED
+    from benchmarks.analysis.__main__ import main
+    from conftest import shared_data
+    from enas.report.benchmark import NB201Table
+    import supernet
+
+    folder = shared_data("nasbench201")
+    search_module.search(compose_config("search", [*TINY_NB201, "strategy=random"], tmp_path / "run"))
+    capsys.readouterr()
+    main(["preferred", str(tmp_path / "run"), "--nb201", str(folder), "--baseline", str(SHIPPED),
+          "--cost", "az_nas=0.64"])
+    out = capsys.readouterr().out
+    table = NB201Table(str(folder / "nb201_accuracies.csv"))
+    acc = lambda arch: table.lookup(supernet.to_nb201_string(arch))["cifar10_test_acc"]  # noqa: E731
+    picked = json.loads((tmp_path / "run" / "architecture.json").read_text())["architecture"]
+    first = json.loads(_rows(tmp_path / "run" / "preferred.csv")[0]["architecture"])
+    row = next(line for line in out.splitlines() if line.startswith(str(tmp_path / "run")))
+    values = row.split()
+    assert values[1:3] == [str(len(_rows(tmp_path / "run" / "preferred.csv"))), "5"]
+    assert float(values[3]) == pytest.approx(acc(picked), abs=0.005)  # derive: the run's pick
+    assert float(values[4]) == pytest.approx(acc(first), abs=0.005)  # selector: its best of the pool
+    assert "no-search az_nas" in out and "tau shared" in out

@@ -1,5 +1,5 @@
 """Preferred one-shot search: train the shared weights only where a zero-cost selector puts the good
-architectures (PreNAS, Wang et al. 2023, arXiv:2304.14636).
+architectures (PreNAS, Wang et al., ICML 2023).
 
 One set of shared weights asked to rank a whole space ranks its best cells poorly: every architecture's
 updates pull the same weights their own way. Here, before any shared training, ``preferred.pool``

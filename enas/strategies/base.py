@@ -13,7 +13,7 @@ The defaults are random search with weight sharing (RSPS, Li & Talwalkar 2019, a
 sampling throughout, no learning phase, derive's candidates uniform.
 
 `prefer` restricts a strategy to a given set of architectures (preferred one-shot training, PreNAS, Wang et
-al. 2023, arXiv:2304.14636: a zero-cost selector keeps a few dozen cells, and the shared weights train and rank
+al. 2023: a zero-cost selector keeps a few dozen cells, and the shared weights train and rank
 those only): uniform draws come from the set, and derive's candidates are the whole set.
 """
 from __future__ import annotations
