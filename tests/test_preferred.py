@@ -256,3 +256,19 @@ def test_the_ablation_replays_each_part_of_a_preferred_run_on_its_own_candidates
     assert float(values[3]) == pytest.approx(acc(picked), abs=0.005)  # derive: the run's pick
     assert float(values[4]) == pytest.approx(acc(first), abs=0.005)  # selector: its best of the pool
     assert "no-search az_nas" in out and "tau shared" in out
+
+
+def test_a_preferred_set_is_drawn_within_the_budget(tmp_path):
+    from enas.predictors.zero_cost import child_parameters
+    from supernet import random_architecture
+    import random
+
+    model = create_space("nb201", C=4, N=1)
+    sizes = sorted(child_parameters(model, random_architecture(decisions(model), random.Random(i))) for i in range(40))
+    budget = sizes[len(sizes) // 2]  # half the space is out
+    search_module.search(compose_config("search", [*TINY_NB201, "strategy=random", f"constraint.max_params={budget}"],
+                                        tmp_path))
+    pool = _rows(tmp_path / "preferred.csv")
+    assert max(float(r["params"]) for r in pool) <= budget  # the selector prefers size: without a budget it would pass it
+    chosen = json.loads((tmp_path / "architecture.json").read_text())["architecture"]
+    assert child_parameters(model, chosen) <= budget
