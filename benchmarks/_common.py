@@ -14,6 +14,7 @@ import gzip
 import json
 import math
 import os
+import random
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -182,6 +183,14 @@ def with_combinations(rows: List[Dict]) -> List[Dict]:
     if not all("params" in r for r in rows):
         return rows
     return [{**r, "az_nas_params": a} for r, a in zip(rows, rank_sum(rows, AZ_NAS_PARAMS))]
+
+
+def no_search(pool: List[Dict], signal: str, k: int, seed: int) -> Dict:
+    """The best-by-``signal`` row among ``k`` drawn from ``pool`` (seeded): a training-free run of that size."""
+    drawn = random.Random(seed).sample(pool, min(k, len(pool)))
+    if signal in ("az_nas", "az_nas_params"):
+        drawn = with_combinations(drawn)
+    return max(drawn, key=lambda r: r[signal])  # ties: the first drawn (a seeded random order)
 
 
 def cost_pair(text: str) -> Tuple[str, float]:

@@ -10,6 +10,7 @@ method, the derived cell's benchmark test accuracy as mean +- std over seeds. Pu
     python -m benchmarks.nb201 ... --methods enas random evolution gdas darts   # every strategy, one table
     python -m benchmarks.nb201 ... --experiment nb201_enas device=cuda         # the full budget
     python -m benchmarks.nb201 ... --methods enas zero_cost       # beside the training-free pick (nb201_zero_cost)
+    python -m benchmarks.nb201 ... --ablations                    # also record what benchmarks.analysis replays
     python -m benchmarks.nb201 --nb201 data/nasbench201 --report outputs/nb201_a outputs/nb201_b
 
 Every run goes through the same ``search()`` as ``enas-search``; remaining arguments are Hydra overrides
@@ -52,6 +53,12 @@ METHOD_OVERRIDES = {
     "darts": ["trainer.warmup_epochs=0", "darts.regulariser=beta"],
     "zero_cost": [],
 }
+
+
+# What derive also records per candidate for `benchmarks.analysis` (``--ablations``): the shipped experiments
+# compute only what their pick needs.
+ABLATIONS = ["derive.signals=[shared,expressivity,progressivity,trainability,flops,synflow]",
+             "derive.record=[params,grad_norm,snip,naswot,zico,combined,predictor]"]
 
 
 def run_overrides(method: str, experiment: str, seed: int, run_dir: Path, overrides: List[str]) -> List[str]:
@@ -161,6 +168,8 @@ def main():
     p.add_argument("--methods", nargs="+", default=["enas", "random"], choices=list(METHOD_OVERRIDES))
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--out", type=Path, default=Path("outputs/nb201_benchmark"))
+    p.add_argument("--ablations", action="store_true", help="derive also records the signals benchmarks.analysis "
+                   "replays (zero-cost proxies, combined, predictor) for every candidate of the searches")
     p.add_argument("--report", nargs="+", type=Path, metavar="OUT",
                    help="train nothing: print the table of these earlier --out folders together")
     args, overrides = p.parse_known_args()
@@ -178,7 +187,8 @@ def main():
     for seed in args.seeds:
         for method in args.methods:
             run_dir = args.out / f"{method}_seed{seed}"
-            cfg = compose("search", run_overrides(method, args.experiment, seed, run_dir, overrides),
+            extra = ABLATIONS if args.ablations and method != "zero_cost" else []
+            cfg = compose("search", run_overrides(method, args.experiment, seed, run_dir, [*extra, *overrides]),
                           args.cifar, args.nb201)
             began = time.time()
             result = search(cfg)

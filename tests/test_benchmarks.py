@@ -232,7 +232,8 @@ def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp
     """Each signal column of derive_candidates.csv becomes a rule with its tau within the candidates; the
     strategy's and the uniform candidates are also judged apart; --baseline adds the no-search rows."""
     nb201 = shared_data("nasbench201")
-    from benchmarks.analysis.pick import no_search, replay_with_tau
+    from benchmarks._common import no_search
+    from benchmarks.analysis.pick import replay_with_tau
     from enas.report.benchmark import NB201Table
     from supernet import from_nb201_string
 
@@ -267,15 +268,15 @@ def test_nb201_pick_ablation_reads_every_signal_and_adds_no_search_baselines(tmp
     assert result["combined [strategy]"][0] == acc[0]  # shared and zico, both ranked within the 3 strategy cells
     assert result["shared [uniform]"][0] == acc[3]
     pool = [{"arch_str": c, "acc": a, "zico": z, "params": p} for c, a, z, p in zip(cells, acc, [4, 1, 3, 2], [9, 5, 2, 1])]
-    assert no_search(pool, "zico", 4, seed=0) == acc[0]
-    assert no_search(pool, "params", 1, seed=0) in acc
+    assert no_search(pool, "zico", 4, seed=0)["acc"] == acc[0]
+    assert no_search(pool, "params", 1, seed=0)["acc"] in acc
     from benchmarks.analysis.pick import baseline_signals
     assert baseline_signals(pool) == ["zico", "params"]  # AZ-NAS needs its four parts in the pool
     parts = {"expressivity": [4, 1, 3, 2], "progressivity": [4, 1, 2, 3], "trainability": [4, 2, 3, 1],
              "flops": [4, 2, 3, 1]}  # cell 0 (the largest too) best on each part
     pool = [{**row, **{k: v[i] for k, v in parts.items()}} for i, row in enumerate(pool)]
     assert baseline_signals(pool) == ["az_nas", "az_nas_params", "zico", "params"]
-    assert no_search(pool, "az_nas", 4, seed=0) == no_search(pool, "az_nas_params", 4, seed=0) == acc[0]
+    assert no_search(pool, "az_nas", 4, seed=0)["acc"] == no_search(pool, "az_nas_params", 4, seed=0)["acc"] == acc[0]
     # the run's candidates rescored by the file (another seed): the file's AZ-NAS pick, and how the two
     # scorings agree part by part; a file that misses a candidate cannot rescore the run
     from benchmarks.analysis.pick import rescored
@@ -548,7 +549,7 @@ def test_analysis_entry_point_dispatches_every_subcommand(capsys):
     from benchmarks.analysis.__main__ import SUBCOMMANDS, main
 
     assert list(SUBCOMMANDS) == ["pick", "policy-pool", "proxy-seeds", "proxy-size", "trained-proxies", "finalists",
-                                 "short-train"]
+                                 "short-train", "preferred"]
     for argv in (["--help"], *([name, "--help"] for name in SUBCOMMANDS)):
         with pytest.raises(SystemExit) as done:
             main(argv)

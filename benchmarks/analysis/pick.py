@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import statistics
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -45,7 +44,7 @@ import numpy as np
 
 import supernet
 from benchmarks._common import (AZ_NAS_PARAMS, add_nb201_argument, benchmark_acc, cost_pair, finite, load_candidates,
-                                load_scores, nb201_table, run_budget, run_config, run_dirs, top5_within,
+                                load_scores, nb201_table, no_search, run_budget, run_config, run_dirs, top5_within,
                                 with_combinations)
 from enas.predictors.ranking import AZ_NAS, kendall_tau, log_rank_sum, rank_sum
 from enas.report.benchmark import NB201Table
@@ -155,14 +154,6 @@ def run_minutes(run_dir: Path) -> Optional[float]:
     return None
 
 
-def no_search(pool: List[Dict], signal: str, k: int, seed: int) -> float:
-    """Benchmark accuracy of the best-by-``signal`` cell among ``k`` drawn from ``pool`` (seeded)."""
-    drawn = random.Random(seed).sample(pool, min(k, len(pool)))
-    if signal in ("az_nas", "az_nas_params"):
-        drawn = with_combinations(drawn)
-    return max(drawn, key=lambda r: r[signal])["acc"]  # ties: the first drawn (a seeded random order)
-
-
 def rescored(cands: List[Dict], by_arch: Dict[str, Dict]) -> Optional[tuple]:
     """AZ-NAS's pick among a run's own candidates, each scored instead by the baseline's file (another seed's
     minibatch and initialisation), and each AZ-NAS part's Kendall tau between the run's scores and the file's:
@@ -229,7 +220,7 @@ def run(args):
                     if budget is None or budget.feasible(supernet.from_nb201_string(r["arch_str"]))]
             for signal in scored:
                 k = len(pool) if signal == "params" else int(minutes * 60 / cost.get(signal, 0.5))
-                results[str(run_dir)][f"no-search {signal}"] = (no_search(pool, signal, k, seeds[str(run_dir)]), None)
+                results[str(run_dir)][f"no-search {signal}"] = (no_search(pool, signal, k, seeds[str(run_dir)])["acc"], None)
     rules = list(dict.fromkeys(r for row in results.values() for r in row))
     width = max(len(r) for r in rules)
     name_w = max(len(r) for r in results)

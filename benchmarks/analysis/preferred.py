@@ -29,8 +29,7 @@ from typing import Dict, List
 
 import supernet
 from benchmarks._common import (add_nb201_argument, cost_pair, finite, load_candidates, load_scores, nb201_table,
-                                run_budget, run_config, run_dirs, top5_within)
-from benchmarks.analysis.pick import no_search
+                                no_search, run_budget, run_config, run_dirs, top5_within)
 from enas.predictors.ranking import kendall_tau
 
 COLUMNS = ("cifar10_test_acc", "cifar100_test_acc", "imagenet16_120_test_acc")
@@ -89,9 +88,8 @@ def run(args):
             cells = [r for r in saved["rows"] if budget is None
                      or budget.feasible(supernet.from_nb201_string(r["arch_str"]))]
             k = int(run_minutes(run_dir) * 60 / cost)
-            acc = no_search(cells, "az_nas", k, int(run_config(run_dir).seed))
-            match = next(r for r in cells if r["acc"] == acc)
-            results[str(run_dir)]["picks"]["no-search az_nas"] = table.lookup(match["arch_str"])
+            best = no_search(cells, "az_nas", k, int(run_config(run_dir).seed))
+            results[str(run_dir)]["picks"]["no-search az_nas"] = table.lookup(best["arch_str"])
     rules = list(dict.fromkeys(rule for res in results.values() for rule in res["picks"]))
     width = max(len(r) for r in results)
     print(f"{'run':{width}} {'pool':>5} {'kept':>4} " + " ".join(f"{r:>16}" for r in rules)
