@@ -31,6 +31,7 @@ def test_search_writes_its_outputs(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert [int(r["epoch"]) for r in rows] == [0, 1]
     assert {"train_loss", "train_acc", "reward", "baseline", "entropy", "lr"} <= set(rows[0])
+    assert [float(r["rewards_evaluated"]) for r in rows] == [2 * 2] * 2  # train_steps x num_aggregate, unscreened
     saved = json.loads((tmp_path / "architecture.json").read_text())
     assert saved["space"]["name"] == "micro"
     model = S.create_space("micro", **saved["space"]["kwargs"])

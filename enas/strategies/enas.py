@@ -94,8 +94,11 @@ class ENASStrategy(Strategy):
     def learn(self, reward: Reward, steps: int, progress) -> Dict[str, float]:
         totals: Dict[str, float] = {}
         self._evaluated = 0
+        screen = self._screened if self.settings.screen_keep else None
         for _ in range(steps):
-            stats = self.update.step(reward, self._proposals(), self._screened if self.settings.screen_keep else None)
+            stats = self.update.step(reward, self._proposals(), screen)
+            if screen is None:  # every sample of the update was evaluated
+                self._evaluated += self.settings.num_aggregate
             for k, v in stats.items():
                 totals[k] = totals.get(k, 0.0) + v / steps
             progress.tick(stats)
