@@ -9,7 +9,8 @@ training: until `FewShotSupernet.divide` the first copy serves every architectur
 weights into the others, so each sub-supernet starts from what the whole space learned.
 
 The wrapper is an ordinary space: `decisions` and `activate` see one set of decisions (the copies share their
-labels, and `activate` sets every copy), and ``forward`` runs the copy that owns the active architecture.
+labels, and `activate` sets every copy), and ``forward`` runs the copy that owns the active architecture. A
+child that keeps its trained weights comes from its own copy: ``freeze(few.parts[few.part_of(arch)], arch)``.
 """
 from __future__ import annotations
 
