@@ -6,7 +6,8 @@ With ``zero_cost_warmup.steps`` > 0, before the first epoch of shared training t
 phase (`Strategy.learn`) runs that many steps with a zero-cost reward in place of the shared weights': the ENAS
 policy takes that many updates, and evolution evolves its population through that many steps' children, so the
 population the shared weights first re-score is the proxy's best. The policy starts where the good cells are,
-so its samples (and, with ``trainer.shared_sampling=policy``, the shared weights' training) concentrate there.
+so its samples (and, with ``trainer.shared_sampling=policy`` once ``trainer.warmup_epochs`` are over, the shared
+weights' training) concentrate there.
 
 An architecture's reward is its selector score as a rank against a reference pool of ``zero_cost_warmup.pool``
 uniform architectures scored once: the mean over the selector's signals of log(rank / (n + 1)), AZ-NAS's rank
