@@ -53,11 +53,13 @@ class ENASStrategy(Strategy):
         return self._within_budget(draw, n)
 
     @torch.no_grad()
+    def _preferred_log_prob(self) -> torch.Tensor:
+        members = self.preferred
+        return torch.cat([self.controller.log_prob(members[i:i + 256]) for i in range(0, len(members), 256)])
+
     def _preferred_draw(self, n: int) -> List[Dict]:
         """``n`` draws from the policy restricted to the preferred set: p(a) / sum of p over the set."""
-        members = self.preferred
-        log_prob = torch.cat([self.controller.log_prob(members[i:i + 256]) for i in range(0, len(members), 256)])
-        picks = torch.multinomial(torch.softmax(log_prob.float(), 0), n, replacement=True)
+        picks = torch.multinomial(torch.softmax(self._preferred_log_prob().float(), 0), n, replacement=True)
         return [dict(self.preferred[i]) for i in picks.tolist()]
 
     def _proposals(self) -> Optional[Callable[[int], List[Dict]]]:
@@ -110,8 +112,7 @@ class ENASStrategy(Strategy):
 
     def greedy_candidates(self) -> List[Dict]:
         if self.preferred is not None:  # the set's most likely member under the policy
-            with torch.no_grad():
-                return [dict(self.preferred[int(self.controller.log_prob(self.preferred).argmax())])]
+            return [dict(self.preferred[int(self._preferred_log_prob().argmax())])]
         return self.controller.sample_many(1, greedy=True).archs
 
     def policy_probabilities(self) -> Dict[str, List[float]]:
