@@ -22,10 +22,9 @@ from typing import Dict, Iterable, List, Optional
 from supernet import architecture_key
 
 from ..predictors.ranking import AZ_NAS, log_rank_sum
-from ..predictors.zero_cost import PROXIES
 from .build import Search, build_zero_cost
 from .summary import write_candidates
-from .warmup import selector_proxies
+from .warmup import selector_problems, selector_proxies
 
 __all__ = ["PREFERRING_STRATEGIES", "select_preferred", "preferred_problems"]
 
@@ -41,11 +40,8 @@ def preferred_problems(cfg) -> Iterable[str]:
     spec = cfg.preferred
     if not spec.pool:
         return
-    if spec.selector not in ("az_nas", *PROXIES):
-        yield f"preferred.selector={spec.selector!r} must be az_nas or a zero-cost proxy: {', '.join(PROXIES)}"
-    if cfg.strategy not in PREFERRING_STRATEGIES:
-        yield (f"preferred.pool (a preferred one-shot search) works with strategy="
-               f"{' or '.join(PREFERRING_STRATEGIES)}, not strategy={cfg.strategy}")
+    yield from selector_problems("preferred.pool", spec.selector, cfg.strategy, PREFERRING_STRATEGIES,
+                                 "a preferred one-shot search")
     if cfg.trainer.epochs == 0:
         yield "preferred.pool needs shared training (trainer.epochs >= 1): the shared weights rank the preferred set"
 

@@ -63,16 +63,22 @@ def selector_proxies(selector: str) -> List[str]:
     return list(AZ_NAS) if selector == "az_nas" else [selector]
 
 
+def selector_problems(key: str, selector: str, strategy: str, strategies: Sequence[str], what: str) -> Iterable[str]:
+    """What is wrong with a zero-cost selector setting (``key`` names the node's switch) for ``strategy``."""
+    node = key.split(".")[0]
+    if selector not in ("az_nas", *PROXIES):
+        yield f"{node}.selector={selector!r} must be az_nas or a zero-cost proxy: {', '.join(PROXIES)}"
+    if strategy not in strategies:
+        yield f"{key} ({what}) works with strategy={' or '.join(strategies)}, not strategy={strategy}"
+
+
 def warmup_problems(cfg) -> Iterable[str]:
     """What a search config's ``zero_cost_warmup`` node asks that cannot be done (nothing when it is off)."""
     spec = cfg.zero_cost_warmup
     if not spec.steps:
         return
-    if spec.selector not in ("az_nas", *PROXIES):
-        yield f"zero_cost_warmup.selector={spec.selector!r} must be az_nas or a zero-cost proxy: {', '.join(PROXIES)}"
-    if cfg.strategy not in WARMING_STRATEGIES:
-        yield (f"zero_cost_warmup.steps works with strategy={' or '.join(WARMING_STRATEGIES)} (a learning phase a "
-               f"reward drives), not strategy={cfg.strategy}")
+    yield from selector_problems("zero_cost_warmup.steps", spec.selector, cfg.strategy, WARMING_STRATEGIES,
+                                 "a learning phase a reward drives")
 
 
 def zero_cost_warmup(search: Search, settings) -> Dict[str, float]:
