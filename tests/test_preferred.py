@@ -272,3 +272,25 @@ def test_a_preferred_set_is_drawn_within_the_budget(tmp_path):
     assert max(float(r["params"]) for r in pool) <= budget  # the selector prefers size: without a budget it would pass it
     chosen = json.loads((tmp_path / "architecture.json").read_text())["architecture"]
     assert child_parameters(model, chosen) <= budget
+
+
+def test_few_shot_on_a_preferred_set_gives_each_sub_supernet_the_time_of_its_kept_architectures(tmp_path, monkeypatch):
+    seen = _spy_on_shared_steps(monkeypatch)
+    overrides = [*FEW, "strategy=random", "trainer.epochs=2", "preferred.pool=40", "preferred.keep=6",
+                 "preferred.selector=synflow", "proxies.space.C=4", "proxies.space.N=1"]
+    search_module.search(compose_config("search", overrides, tmp_path))
+    options = decisions(create_space("nb201", C=4, N=1))[0].options
+    kept = [json.loads(r["architecture"]) for r in _rows(tmp_path / "preferred.csv") if r["kept"] == "1"]
+    owners = {options.index(a["node1/edge0"]) for a in kept}
+    trained = [options.index(json.loads(key)["node1/edge0"]) for key in seen]
+    assert trained and set(trained) <= owners  # the steps go where the selector's kept architectures are
+
+    state = torch.load(tmp_path / "checkpoints" / "last.pt", weights_only=True)["supernet"]
+    weights = [k for k in state if k.startswith("parts.0.") and k.endswith("weight")]
+    def part(i):
+        return [state[k.replace("parts.0.", f"parts.{i}.", 1)] for k in weights]
+    idle = [i for i in range(len(options)) if i not in owners]
+    for i in idle[1:]:  # divided before any training: a part without kept architectures keeps its start
+        assert all(torch.equal(a, b) for a, b in zip(part(idle[0]), part(i)))
+    for i in set(trained):
+        assert not idle or not all(torch.equal(a, b) for a, b in zip(part(idle[0]), part(i)))
