@@ -4,7 +4,8 @@ Works from a space's decision list alone (`supernet.decisions`), so any supernet
 `supernet.LayerChoice` / `supernet.InputChoice` can be searched. The rooms, bottom up: `config` (schemas, the
 one source of every default, and their checks), `data`, `runs` (folders, locks, checkpoints, processes),
 `predictors`, `policies` (controllers and their update rules); `tasks`, `strategies`, `report`; `search` (the
-loop, the one assembler, derive, retrain); and on top `cli` (the commands) and `api` (`search_model`).
+loop, the one assembler, derive, retrain); `trials` (multi-trial search: each child trained, on Ray workers);
+and on top `cli` (the commands) and `api` (`search_model`).
 
 The public names load on first use (PEP 562): importing the package imports none of its modules, so
 ``python -m enas search`` runs ``enas/__main__.py`` without importing every module first, and a script that
@@ -20,7 +21,7 @@ _PUBLIC = {
     "create_strategy": "strategies", "RegularizedEvolution": "strategies", "EvolutionStrategy": "strategies",
     "DARTSStrategy": "strategies", "GDASStrategy": "strategies",
     "derive": "search", "describe_architecture": "search", "shared_weights_step": "search",
-    "train_epoch": "search",
+    "train_epoch": "search", "multi_trial_search": "trials", "MultiTrialSearch": "trials",
 }
 
 __all__ = list(_PUBLIC)

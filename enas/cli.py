@@ -37,6 +37,7 @@ from .runs.folder import resolve_resume
 from .search.objective import objective_value
 from .search.retrain import searched_space
 from .search.state import resume_config
+from .trials import multi_trial_search
 
 
 def config_dir() -> str:
@@ -219,7 +220,7 @@ def search_main(cfg: DictConfig) -> float:
     """Returns the search's objective (``objective=`` in the config) for Hydra's sweepers (Optuna)."""
     cfg = resumed(cfg, SearchConfig, "search")
     prepare_process(cfg)
-    result = search(cfg)
+    result = multi_trial_search(cfg) if cfg.mode == "multi_trial" else search(cfg)
     if result:
         write_report_after_run(result["out_dir"])
     return objective_value(cfg, result)

@@ -12,7 +12,7 @@ from .space import (
     ArchitectureError, Decision, activate, architecture_key, choices_of, count_architectures, decisions, load_architecture,
     random_architecture, save_architecture, validate_architecture,
 )
-from .standalone import count_parameters, freeze, use_running_stats
+from .standalone import count_parameters, freeze, inherit, use_running_stats
 from .few_shot import FewShotSupernet
 from .weighted import activate_sampled, activate_weighted, check_relaxable
 from . import spaces  # noqa: E402,F401  (registers the built-in spaces, as timm's models package does)
@@ -24,5 +24,5 @@ __all__ = [
     "save_architecture", "load_architecture", "choices_of", "freeze", "use_running_stats", "count_parameters",
     "register_space", "create_space", "list_spaces", "space_kwargs", "OPS", "is_zero",
     "to_nb201_string", "from_nb201_string", "activate_weighted", "activate_sampled", "check_relaxable",
-    "FewShotSupernet",
+    "FewShotSupernet", "inherit",
 ]

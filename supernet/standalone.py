@@ -6,17 +6,23 @@ its chosen candidate, an `InputChoice` a `ChosenInputs`. A space's own module ma
 ``frozen()`` too, to drop weights that only other options use (the ENAS micro cell slices its
 loose-end projection this way). The child holds only the chosen path's parameters and computes the
 same function as the supernet with that architecture active (NNI's ``freeze``, microsoft/nni).
+
+`inherit` starts a child from another child's trained weights wherever the two architectures agree (the
+weight inheritance of Real et al., "Large-Scale Evolution of Image Classifiers", ICML 2017): a mutated
+child keeps its parent's training for every part the mutation left unchanged.
 """
 from __future__ import annotations
 
 import copy
-from typing import Mapping
+from typing import Dict, List, Mapping
 
+import torch
 from torch import nn
 
+from .choices import InputChoice, LayerChoice
 from .space import activate
 
-__all__ = ["freeze", "use_running_stats", "count_parameters"]
+__all__ = ["freeze", "use_running_stats", "count_parameters", "inherit"]
 
 
 def _replace_frozen(module: nn.Module) -> nn.Module:
@@ -57,3 +63,28 @@ def use_running_stats(model: nn.Module) -> nn.Module:
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def _choice_prefixes(space: nn.Module) -> Dict[str, str]:
+    """The module path of every choice in ``space`` -> its decision label (a frozen child keeps the paths)."""
+    return {name: m.label for name, m in space.named_modules() if isinstance(m, (LayerChoice, InputChoice))}
+
+
+@torch.no_grad()
+def inherit(child: nn.Module, arch: Mapping, parent_state: Mapping[str, torch.Tensor], parent_arch: Mapping,
+            space: nn.Module) -> List[str]:
+    """Copy into ``child`` (``freeze(space, arch)``) every entry of ``parent_state`` (a child of the same
+    ``space`` running ``parent_arch``) that lies under no choice whose decision the two architectures
+    take differently, when its shape matches; returns the names copied. The rest keeps its initialisation."""
+    prefixes = _choice_prefixes(space)
+    changed = {label for label in set(arch) | set(parent_arch) if arch.get(label) != parent_arch.get(label)}
+    own = child.state_dict()
+    copied = []
+    for name, value in own.items():
+        labels = {label for path, label in prefixes.items() if name.startswith(path + ".")}
+        source = parent_state.get(name)
+        if labels & changed or source is None or source.shape != value.shape:
+            continue
+        value.copy_(source)
+        copied.append(name)
+    return copied

@@ -14,7 +14,8 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Tuple
 
 from omegaconf import DictConfig, OmegaConf
 
-from .schema import (ALGORITHMS, AMP_MODES, CONTROLLER_KINDS, DATA_SOURCES, DATA_SPLITS, OBJECTIVES, OPTIMIZERS,
+from .methods import ENGINES
+from .schema import (MODES, ALGORITHMS, AMP_MODES, CONTROLLER_KINDS, DATA_SOURCES, DATA_SPLITS, OBJECTIVES, OPTIMIZERS,
                      REGULARISERS, REWARDS, SCHEDULES, SHARED_SAMPLING)
 
 __all__ = ["check_config", "validate_values", "config_differences", "RESUME_MAY_CHANGE"]
@@ -89,6 +90,10 @@ RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "preferred.pool": _at_least(0), "preferred.keep": _at_least(1),
     "zero_cost_warmup.steps": _at_least(0), "zero_cost_warmup.pool": _at_least(1),
     "few_shot.split_first": _at_least(0), "few_shot.after_epochs": _at_least(0),
+    "multi_trial.trials": _at_least(1), "multi_trial.epochs": _at_least(1), "multi_trial.rung_epochs": _at_least(0),
+    "multi_trial.eta": _at_least(2), "multi_trial.time_limit": _at_least(0), "multi_trial.engine": _one_of(*ENGINES),
+    "multi_trial.workers": _at_least(0), "multi_trial.threads": _at_least(0), "multi_trial.retries": _at_least(0),
+    "mode": _one_of(*MODES),
     "constraint.max_params": _optional(_positive()), "constraint.max_flops": _optional(_positive()),
     "keep_every": _at_least(0),
 }
@@ -135,6 +140,10 @@ def _relations(cfg) -> Iterable[str]:
             and get("darts.tau_min") > get("darts.tau_max"):
         yield (f"darts.tau_min={get('darts.tau_min')} must not exceed darts.tau_max={get('darts.tau_max')} "
                "(GDAS's temperature falls from tau_max to tau_min)")
+    if get("mode") == "multi_trial" and get("multi_trial.rung_epochs") and get("multi_trial.epochs") is not None \
+            and get("multi_trial.rung_epochs") >= get("multi_trial.epochs"):
+        yield (f"multi_trial.rung_epochs={get('multi_trial.rung_epochs')} must be below multi_trial.epochs="
+               f"{get('multi_trial.epochs')} (the first rung comes before the end of a child's budget; 0: no early stopping)")
     if get("few_shot.split") and get("few_shot.split_first"):
         yield "few_shot.split and few_shot.split_first both choose the decisions to split on: give one"
     if (get("few_shot.split") or get("few_shot.split_first")) and get("strategy") in ("darts", "gdas"):
@@ -188,7 +197,8 @@ def validate_values(cfg, more: Iterable[str] = ()) -> None:
 # Keys a resumed run may change: its length, its display, where things are, and derive's settings.
 RESUME_MAY_CHANGE = ("trainer.epochs", "trainer.progress", "trainer.log_every", "resume", "output_dir", "device",
                      "data.root", "data.split_file", "data.download", "benchmark_file", "derive", "tune_malloc",
-                     "keep_every", "task_name", "imports", "overwrite")
+                     "keep_every", "task_name", "imports", "overwrite", "multi_trial.trials", "multi_trial.engine",
+                     "multi_trial.workers", "multi_trial.threads", "multi_trial.address")
 
 
 def _flatten(node: Any, prefix: str = "") -> Dict[str, Any]:

@@ -14,9 +14,12 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
+from .methods import FewShotConfig, MultiTrialConfig, PreferredConfig, ZeroCostWarmupConfig
+
 __all__ = ["SCHEDULES", "OPTIMIZERS", "AMP_MODES", "SHARED_SAMPLING", "CONTROLLER_KINDS", "ALGORITHMS", "REWARDS",
-           "REGULARISERS", "DATA_SPLITS", "DATA_SOURCES", "OBJECTIVES", "TrainerConfig", "ShortTrainConfig",
-           "ProxyConfig", "PredictorConfig", "PreferredConfig", "ZeroCostWarmupConfig", "FewShotConfig", "ConstraintConfig", "ControllerConfig", "DeriveConfig",
+           "REGULARISERS", "DATA_SPLITS", "DATA_SOURCES", "OBJECTIVES", "MODES", "TrainerConfig", "ShortTrainConfig",
+           "ProxyConfig", "PredictorConfig", "PreferredConfig", "ZeroCostWarmupConfig", "FewShotConfig", "MultiTrialConfig",
+           "ConstraintConfig", "ControllerConfig", "DeriveConfig",
            "ImageFolderDataConfig", "CustomDataConfig", "EvolutionConfig", "DifferentiableConfig",
            "ImageDataConfig", "TextDataConfig", "SearchConfig", "TrainConfig", "DeriveRunConfig",
            "register_configs", "structured"]
@@ -35,6 +38,7 @@ REGULARISERS = ("none", "beta")
 DATA_SPLITS = ("random", "nb201")
 DATA_SOURCES = ("auto", "embedded", "torchvision", "npz", "image_folder", "custom")
 OBJECTIVES = ("derive_score", "benchmark_acc")
+MODES = ("one_shot", "multi_trial")
 
 
 @dataclass
@@ -202,33 +206,6 @@ class DifferentiableConfig:
 
 
 @dataclass
-class PreferredConfig:
-    """Preferred one-shot search (`enas.search.preferred`): the shared weights train on, and derive compares,
-    only the ``keep`` best of ``pool`` uniform architectures by a zero-cost ``selector``."""
-    pool: int = 0                 # architectures the selector scores before training; 0: off (the whole space)
-    keep: int = 32                # the best kept: the search space from then on
-    selector: str = "az_nas"      # az_nas or a zero-cost proxy (enas.predictors.zero_cost.PROXIES)
-
-
-@dataclass
-class FewShotConfig:
-    """Few-shot supernets (`supernet.few_shot`): one sub-supernet per combination of the options of the split
-    decisions, each trained and scoring only the architectures that take its options."""
-    split: List[str] = field(default_factory=list)  # decision labels to split on, e.g. [node1/edge0]
-    split_first: int = 0          # or: the space's first k layer decisions; 0 and split=[]: one supernet
-    after_epochs: int = 0         # one-shot epochs before the split; their weights seed every sub-supernet
-
-
-@dataclass
-class ZeroCostWarmupConfig:
-    """Zero-cost warm-up (`enas.search.warmup`): the strategy's learning phase runs ``steps`` steps on zero-cost
-    rewards before any shared training."""
-    steps: int = 0                # learning steps on zero-cost rewards (strategy=enas or evolution); 0: off
-    pool: int = 200               # uniform architectures scored once: the reference a reward is a rank against
-    selector: str = "az_nas"      # az_nas or a zero-cost proxy
-
-
-@dataclass
 class ConstraintConfig:
     """A budget for the child at the searched space's size; null: unbounded."""
 
@@ -320,6 +297,8 @@ class SearchConfig:
     few_shot: FewShotConfig = field(default_factory=FewShotConfig)
     evolution: EvolutionConfig = field(default_factory=EvolutionConfig)
     darts: DifferentiableConfig = field(default_factory=DifferentiableConfig)
+    multi_trial: MultiTrialConfig = field(default_factory=MultiTrialConfig)
+    mode: str = "one_shot"        # one_shot (shared weights) | multi_trial (each child trained: enas.trials)
     strategy: str = "enas"        # enas | random (random search with weight sharing) | predictor | evolution |
                                   # darts | gdas (differentiable: enas/strategies/differentiable.py)
     device: str = "auto"          # auto | cpu | cuda | cuda:N

@@ -41,10 +41,14 @@ def summary_rows(run: Run) -> List[Tuple[str, str]]:
         rows.append(("epochs", str(len(run.metrics))))
     meta, results = run.arch_meta, run.results
     score = meta.get("derive_score") or {}
+    by = "trained child, validation" if meta.get("select") == "multi_trial" else "shared weights"
     for key in ("full_acc", "acc", "full_ppl", "ppl", "full_score", "score"):
         if key in score:
-            rows.append((f"derive {key.replace('full_', '')} (shared weights)", _fmt(score[key])))
+            rows.append((f"derive {key.replace('full_', '')} ({by})", _fmt(score[key])))
             break
+    if "trials" in meta:
+        rows.append(("children trained", ", ".join([str(meta["trials"])] + [f"{n} {status.replace('_', ' ')}"
+                                                     for status, n in meta.get("statuses", {}).items() if n])))
     child = meta.get("child") or {}
     if child:
         rows.append(("child parameters", _fmt(child.get("params"))))

@@ -27,9 +27,16 @@ from supernet import Decision, activate, random_architecture
 
 from ..config.schema import TrainerConfig
 
-__all__ = ["Strategy", "Reward"]
+__all__ = ["Strategy", "Reward", "rewards_of"]
 
-Reward = Callable[[Dict], float]  # an architecture's score with the shared weights, higher is better
+Reward = Callable[[Dict], float]  # an architecture's score (the shared weights', or a trained child's), higher is better
+
+
+def rewards_of(reward: Reward, archs: Sequence[Mapping]) -> List[float]:
+    """The rewards of several architectures at once: ``reward.many(archs)`` where the reward evaluates a
+    batch in parallel (multi-trial search trains the children on several workers), else one by one."""
+    many = getattr(reward, "many", None)
+    return [float(r) for r in many(archs)] if many is not None else [float(reward(a)) for a in archs]
 
 
 class Strategy:

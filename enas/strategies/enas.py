@@ -20,7 +20,7 @@ from supernet import Decision
 
 from ..config.schema import ControllerConfig
 from ..policies import PolicyUpdate, create_controller
-from .base import Reward, Strategy
+from .base import Reward, Strategy, rewards_of
 
 __all__ = ["ENASStrategy"]
 
@@ -97,9 +97,11 @@ class ENASStrategy(Strategy):
         totals: Dict[str, float] = {}
         self._evaluated = 0
         screen = self._screened if self.settings.screen_keep else None
+        if screen is None and hasattr(reward, "many"):  # an update's samples evaluated as one batch
+            screen = lambda archs, one: rewards_of(reward, archs)  # noqa: E731
         for _ in range(steps):
             stats = self.update.step(reward, self._proposals(), screen)
-            if screen is None:  # every sample of the update was evaluated
+            if not self.settings.screen_keep:  # every sample of the update was evaluated
                 self._evaluated += self.settings.num_aggregate
             for k, v in stats.items():
                 totals[k] = totals.get(k, 0.0) + v / steps

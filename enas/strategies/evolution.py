@@ -51,7 +51,7 @@ import heapq
 import math
 import random
 from collections import deque
-from typing import Callable, Deque, Dict, List, Mapping, Sequence, Tuple
+from typing import Callable, Deque, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from supernet import Decision, architecture_key, random_architecture
 
@@ -139,20 +139,30 @@ class RegularizedEvolution:
         contestants = self.rng.sample(range(len(self.population)), self.sample_size)
         return self.population[max(contestants, key=lambda i: self.population[i][1])][0]
 
-    def _offspring(self) -> Architecture:
+    def _offspring(self) -> Tuple[Architecture, Architecture]:
+        """(child, parent): the parent is the tournament winner the child came from (the first one of a crossover)."""
         parent = self._tournament()
         if self.crossover_prob and self.rng.random() < self.crossover_prob:
             other = self._tournament()
             child = crossover(parent, other, self.decisions, self.rng)
             if child != parent and child != other:
-                return child
-            parent = child  # no new architecture: mutate it, as any other child
-        return mutate(parent, self.decisions, self.rng, self.mutation_rate)
+                return child, parent
+            return mutate(child, self.decisions, self.rng, self.mutation_rate), child  # no new architecture: mutate it
+        return mutate(parent, self.decisions, self.rng, self.mutation_rate), parent
 
-    def _within_budget(self, draw: Callable[[], Architecture]) -> Architecture:
+    def _within_budget(self, draw: Callable[[], Tuple[Architecture, Optional[Architecture]]]
+                       ) -> Tuple[Architecture, Optional[Architecture]]:
         if self.constraint is None:
             return draw()
-        return self.constraint.sample(lambda k: [draw() for _ in range(k)], 1)[0]
+        parents: Dict[str, Optional[Architecture]] = {}
+
+        def children(k: int) -> List[Architecture]:
+            drawn = [draw() for _ in range(k)]
+            parents.update((architecture_key(child), parent) for child, parent in drawn)
+            return [child for child, _ in drawn]
+
+        child = self.constraint.sample(children, 1)[0]
+        return child, parents.get(architecture_key(child))
 
     @property
     def initialising(self) -> bool:
@@ -161,8 +171,12 @@ class RegularizedEvolution:
 
     def ask(self) -> Architecture:
         """The next architecture to evaluate: random while the population fills, then a tournament's child."""
+        return self.ask_child()[0]
+
+    def ask_child(self) -> Tuple[Architecture, Optional[Architecture]]:
+        """(the next architecture to evaluate, the population member it was made from; None while random)."""
         if self.initialising:
-            return self._within_budget(lambda: random_architecture(self.decisions, self.rng))
+            return self._within_budget(lambda: (random_architecture(self.decisions, self.rng), None))
         return self._within_budget(self._offspring)
 
     def tell(self, arch: Mapping, fitness: float) -> None:

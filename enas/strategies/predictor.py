@@ -23,7 +23,7 @@ from typing import Dict, List, Sequence
 from supernet import Decision, architecture_key
 
 from ..config.schema import PredictorConfig
-from .base import Reward, Strategy
+from .base import Reward, Strategy, rewards_of
 from .evolution import mutate
 
 __all__ = ["PredictorStrategy"]
@@ -72,7 +72,7 @@ class PredictorStrategy(Strategy):
                 chosen = [pool[i] for i in order[:self.evaluate]]
             else:
                 chosen = pool[:self.evaluate]
-            step = [float(reward(a)) for a in chosen]
+            step = rewards_of(reward, chosen)
             self.evaluated.update({architecture_key(a): r for a, r in zip(chosen, step)})
             rewards += step
             if step:

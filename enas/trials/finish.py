@@ -1,0 +1,63 @@
+"""The end of a multi-trial search: its pick written as a one-shot search's derive writes it.
+
+``architecture.json`` holds the best child among those that trained the whole budget (an early-stopped
+child's score at a lower rung is not comparable), with its validation score, the number of trials and,
+with ``benchmark=nb201``, its NAS-Bench-201 accuracies; ``derive_candidates.csv`` holds every trial, best
+first. ``enas-train architecture=<run>/architecture.json`` retrains the pick as after any search.
+"""
+from __future__ import annotations
+
+import time
+from typing import Dict, List
+
+from ..runs.console import announce
+from ..search.constraints import measure_child
+from ..search.summary import write_architecture
+
+__all__ = ["finish"]
+
+
+def _rows(records: List[Dict]) -> List[Dict]:
+    ranked = sorted(records, key=lambda r: (r["status"] != "failed", r["epochs"], r["score"]), reverse=True)
+    return [{"architecture": r["architecture"], "score": r["score"], "status": r["status"], "epochs": r["epochs"],
+             "seconds": r["seconds"], "trial": r["id"], "parent": "" if r["parent"] is None else r["parent"]}
+            for r in ranked]
+
+
+def finish(search, began: float) -> Dict:
+    """Write the pick of ``search`` (a `enas.trials.search.MultiTrialSearch`) and return it."""
+    s, trials = search.s, search.trials
+    best = trials.best()
+    if best is None:
+        errors = sorted({r.get("error", "") for r in trials.records})
+        raise RuntimeError(f"every one of the {len(trials)} trials failed: {'; '.join(errors[:3])}")
+    arch = best["architecture"]
+    child = measure_child(s.child_model, arch, s.task.example_input())
+    counts = {status: sum(r["status"] == status for r in trials.records)
+              for status in ("finished", "stopped", "timed_out", "failed")}
+    extra = {"select": "multi_trial", "child": child, "trials": len(trials), "trial": best["id"],
+             "child_epochs": best["epochs"], "statuses": counts, "minutes": (time.time() - began) / 60}
+    if s.cfg.benchmark:
+        from ..report.benchmark import lookup_benchmark
+
+        extra["benchmark"] = lookup_benchmark(s.cfg.benchmark, s.child_model, arch, s.cfg.benchmark_file,
+                                              constraint=s.strategy.constraint)
+    result = {"architecture": arch, "score": best["score"], "candidates": _rows(trials.records),
+              "derive_score": best["score"], **{f"child_{k}": v for k, v in child.items()}, **extra}
+    if search.out is None:
+        return result
+    path = write_architecture(search.out, s.child_model, {**result, "score": {"score": best["score"]}}, s.space, extra)
+    seconds = sum(r["seconds"] for r in trials.records)
+    lines = [f"\nMulti-trial search: {len(trials)} children trained ({counts['finished']} to the full "
+             f"{search.settings.epochs} epochs, {counts['stopped']} stopped early, {counts['timed_out']} out of time, "
+             f"{counts['failed']} failed), {seconds / 60:.1f} worker-minutes in {extra['minutes']:.1f} minutes",
+             f"Picked trial {best['id']}: validation score {best['score']:.4g} after {best['epochs']} epochs; "
+             f"{child['params']:,.0f} parameters",
+             (search.out / "architecture.txt").read_text().rstrip()]
+    if "benchmark" in extra:
+        b = extra["benchmark"]
+        lines.append(f"NAS-Bench-201: CIFAR-10 test accuracy {b['cifar10_test_acc']:.2f}, in the top "
+                     f"{b.get('top_percent', float('nan')):.2f}% of the space")
+    announce("\n".join(lines) + f"\nWritten to {path}; every trial in {search.out / 'trials.jsonl'}\n")
+    result["out_dir"] = str(search.out)
+    return result

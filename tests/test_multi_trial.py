@@ -1,0 +1,282 @@
+"""Multi-trial search: every proposed child trained on its own, early stopping, weight inheritance, resume,
+failures, and the same search on Ray workers (local, a separately started cluster, a worker that dies)."""
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from supernet import architecture_key, create_space, decisions, freeze, inherit, random_architecture, use_running_stats
+from enas.config import TrainerConfig
+from enas.search import build_search
+from enas.strategies import mutate
+from enas.trials import MultiTrialSearch, Rungs, TrialRunner, multi_trial_search, ray_available
+from enas.trials import search as trials_module
+
+from conftest import compose_config
+
+TINY = ["experiment=nb201_cpu_proxy", "data=embedded", "debug=cpu_tiny", "space.C=4", "benchmark=null",
+        "mode=multi_trial", "multi_trial.engine=local", "multi_trial.epochs=2", "evolution.population=3",
+        "evolution.sample=2", "controller.num_aggregate=3", "predictor.enabled=false", "controller.screen_keep=0"]
+
+
+def _trials(folder):
+    return [json.loads(line) for line in (folder / "trials.jsonl").read_text().splitlines()]
+
+
+def _count_runs(monkeypatch):
+    """Every job a worker in this process trains, as (trial id, start epoch)."""
+    runs = []
+    real = TrialRunner.run
+
+    def run(self, job):
+        runs.append((job["id"], job["start"]))
+        return real(self, job)
+
+    monkeypatch.setattr(TrialRunner, "run", run)
+    return runs
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "enas", "random", "predictor"])
+def test_every_proposed_child_is_trained_and_the_best_becomes_the_architecture_file(tmp_path, strategy):
+    extra = ["predictor.enabled=true", "predictor.min_points=2", "predictor.evaluate=3", "predictor.features=[]"] \
+        if strategy == "predictor" else []
+    result = multi_trial_search(compose_config("search", [*TINY, f"strategy={strategy}", "multi_trial.trials=6",
+                                                          *extra], tmp_path))
+    trials = _trials(tmp_path)
+    assert len(trials) >= 6 and len({t["id"] for t in trials}) == len(trials)
+    assert len({architecture_key(t["architecture"]) for t in trials}) == len(trials)  # none trained twice
+    assert all(t["status"] == "finished" and t["epochs"] == 2 for t in trials)
+    best = max(trials, key=lambda t: t["score"])
+    meta = json.loads((tmp_path / "architecture.json").read_text())
+    assert meta["architecture"] == best["architecture"] == result["architecture"]
+    assert meta["space"]["name"] == "nb201" and meta["trials"] == len(trials)
+    if strategy == "evolution":  # once the population is full, children come from tournaments
+        assert any(t["parent"] is not None for t in trials[3:])
+
+
+def test_the_pick_retrains_standalone_with_enas_train(tmp_path):
+    from enas.search import retrain
+
+    multi_trial_search(compose_config("search", [*TINY, "strategy=random", "multi_trial.trials=2"], tmp_path / "s"))
+    cfg = compose_config("train", ["data=embedded", "debug=cpu_tiny_train", "space=nb201", "space.C=4", "space.N=1",
+                                   f"architecture={tmp_path / 's' / 'architecture.json'}"], tmp_path / "t")
+    result = retrain(cfg)
+    assert result["architecture"] == _trials(tmp_path / "s")[0]["architecture"] or len(_trials(tmp_path / "s")) == 2
+    assert 0.0 <= result["test_acc"] <= 1.0
+
+
+def test_a_rung_keeps_only_the_best_fraction_of_those_that_reached_it():
+    rungs = Rungs(epochs=9, rung_epochs=1, eta=3)
+    assert rungs.milestones == [1, 3] and [rungs.next_stop(e) for e in (0, 1, 3)] == [1, 3, 9]
+    assert rungs.record(1, 0.5)            # the first to arrive continues
+    assert not rungs.record(1, 0.4)        # 1 of 2 may continue: the better one already did
+    assert not rungs.record(1, 0.45)
+    assert rungs.record(1, 0.9)            # best of 4: continues
+    assert not rungs.record(1, 0.6) and rungs.record(1, 0.95)  # 2 of 6 continue: 0.6 is third
+    assert not rungs.record(9, 1.0)        # the end of the budget: nothing to continue
+
+
+def test_early_stopping_ends_poor_children_at_a_rung_and_continues_the_best(tmp_path, monkeypatch):
+    runs = _count_runs(monkeypatch)
+    multi_trial_search(compose_config("search", [*TINY, "strategy=random", "multi_trial.trials=8", "multi_trial.epochs=4",
+                                                 "multi_trial.rung_epochs=1", "multi_trial.eta=2"], tmp_path))
+    trials = _trials(tmp_path)
+    stopped = [t for t in trials if t["status"] == "stopped"]
+    finished = [t for t in trials if t["status"] == "finished"]
+    assert stopped and finished and {t["epochs"] for t in stopped} <= {1, 2} and all(t["epochs"] == 4 for t in finished)
+    for t in stopped:  # stopped at the rung it ended on, having continued past every earlier one
+        assert sorted(map(int, t["rungs"])) == [1, 2][:t["epochs"]]
+    for t in finished:  # continued where it stopped, not from scratch: one job per rung
+        assert set(t["rungs"]) == {"1", "2", "4"} and [s for i, s in runs if i == t["id"]] == [0, 1, 2]
+    meta = json.loads((tmp_path / "architecture.json").read_text())
+    assert meta["architecture"] == max(finished, key=lambda t: t["score"])["architecture"]  # never an early stop's
+
+
+def test_inherit_copies_the_parents_weights_where_the_architectures_agree():
+    space = create_space("nb201", C=4, N=1)
+    decs = decisions(space)
+    rng = random.Random(0)
+    parent_arch = {**random_architecture(decs, rng), "node1/edge0": "nor_conv_3x3", "node2/edge0": "nor_conv_1x1"}
+    child_arch = {**parent_arch, "node1/edge0": "nor_conv_1x1"}
+    parent = use_running_stats(freeze(space, parent_arch))
+    with torch.no_grad():
+        for p in parent.parameters():
+            p.add_(1.0)  # trained
+    child = use_running_stats(freeze(create_space("nb201", C=4, N=1), child_arch))
+    copied = set(inherit(child, child_arch, parent.state_dict(), parent_arch, space))
+    state, trained = child.state_dict(), parent.state_dict()
+    paths = {label: [n + "." for n, m in space.named_modules() if getattr(m, "label", None) == label]
+             for label in ("node1/edge0", "node2/edge0")}
+    changed = [k for k in state if k.startswith(tuple(paths["node1/edge0"]))]
+    assert changed and not copied & set(changed)  # the mutated edge keeps its fresh initialisation
+    assert any(k.startswith(tuple(paths["node2/edge0"])) for k in copied) and any(k.startswith("stem") for k in copied)
+    for k in copied:
+        assert torch.equal(state[k], trained[k])
+
+
+def test_a_child_that_inherits_everything_starts_where_its_parent_ended(tmp_path):
+    cfg = compose_config("search", [*TINY, "strategy=evolution", "multi_trial.trials=1"])
+    s = build_search(cfg, torch.device("cpu"))
+    runner = TrialRunner(s.task, s.network, TrainerConfig(**dict(cfg.trainer)), epochs=2)
+    arch = s.strategy.uniform(1)[0]
+    parent = runner.run({"id": 0, "architecture": arch, "start": 0, "stop": 2})
+    same = runner.run({"id": 1, "architecture": arch, "start": 0, "stop": 0,
+                       "parent": {"architecture": arch, "weights": parent["state"]["model"]}})
+    fresh = runner.run({"id": 1, "architecture": arch, "start": 0, "stop": 0})
+    assert same["score"] == parent["score"] and same["inherited"] == len(parent["state"]["model"])
+    assert fresh["score"] != parent["score"]
+
+
+def test_evolution_with_inheritance_starts_mutated_children_from_their_parents(tmp_path):
+    multi_trial_search(compose_config("search", [*TINY, "strategy=evolution", "multi_trial.trials=7",
+                                                 "multi_trial.inherit=true"], tmp_path))
+    trials = _trials(tmp_path)
+    children = [t for t in trials if t["parent"] is not None]
+    assert children and all(t["inherited"] > 0 for t in children)
+    assert all(t["inherited"] == 0 for t in trials if t["parent"] is None)
+    assert sorted(p.stem for p in (tmp_path / "trial_weights").glob("*.pt")) == sorted(str(t["id"]) for t in trials)
+
+
+class Killed(Exception):
+    pass
+
+
+def _kill_after(monkeypatch, saves):
+    real = MultiTrialSearch._save
+    count = [0]
+
+    def save(self):
+        real(self)
+        count[0] += 1
+        if count[0] == saves:
+            raise Killed
+
+    monkeypatch.setattr(MultiTrialSearch, "_save", save)
+
+
+@pytest.mark.parametrize("strategy, saves", [("evolution", 3), ("enas", 1)])
+def test_a_killed_search_resumes_without_training_a_finished_trial_again(tmp_path, monkeypatch, strategy, saves):
+    overrides = [*TINY, f"strategy={strategy}", "multi_trial.trials=7", "multi_trial.inherit=" +
+                 str(strategy == "evolution").lower()]
+    multi_trial_search(compose_config("search", overrides, tmp_path / "straight"))
+    _kill_after(monkeypatch, saves)
+    with pytest.raises(Killed):
+        multi_trial_search(compose_config("search", overrides, tmp_path / "killed"))
+    monkeypatch.undo()
+    before = {t["id"] for t in _trials(tmp_path / "killed")}
+    assert before
+    runs = _count_runs(monkeypatch)
+    resumed = compose_config("search", [*overrides, f"resume={tmp_path / 'killed'}"], tmp_path / "killed")
+    multi_trial_search(resumed)
+    trials = _trials(tmp_path / "killed")
+    assert not before & {i for i, _ in runs}  # nothing finished ran again
+    assert len({t["id"] for t in trials}) == len(trials) >= 7  # each finished trial counted once
+    if strategy == "enas":  # in one process the policy's batches are deterministic: the resumed run is the same run
+        straight = _trials(tmp_path / "straight")
+        assert [(t["architecture"], t["score"]) for t in trials] == [(t["architecture"], t["score"]) for t in straight]
+
+
+def test_a_child_that_raises_is_recorded_as_failed_and_the_search_goes_on(tmp_path, monkeypatch):
+    real = TrialRunner._child
+
+    def child(self, job):
+        if job["id"] == 1:
+            raise FloatingPointError("loss is nan at step 3")
+        return real(self, job)
+
+    monkeypatch.setattr(TrialRunner, "_child", child)
+    multi_trial_search(compose_config("search", [*TINY, "strategy=evolution", "multi_trial.trials=4"], tmp_path))
+    trials = _trials(tmp_path)
+    failed = [t for t in trials if t["status"] == "failed"]
+    assert len(trials) == 4 and [t["id"] for t in failed] == [1]
+    assert failed[0]["error"] == "FloatingPointError: loss is nan at step 3"
+    assert json.loads((tmp_path / "architecture.json").read_text())["trial"] != 1
+
+
+@pytest.mark.parametrize("override, message", [
+    (["strategy=darts"], "strategy=darts has no proposals"),
+    (["strategy=random", "multi_trial.inherit=true"], "multi_trial.inherit needs strategy=evolution"),
+    (["strategy=random", "preferred.pool=100"], "preferred.pool shapes how shared weights train"),
+    (["strategy=random", "multi_trial.rung_epochs=2"], "multi_trial.rung_epochs=2 must be below multi_trial.epochs=2"),
+    (["strategy=random", "multi_trial.engine=dask"], "multi_trial.engine"),
+])
+def test_a_multi_trial_search_it_cannot_run_is_refused_before_anything_runs(tmp_path, override, message):
+    with pytest.raises(ValueError, match=message):
+        multi_trial_search(compose_config("search", [*TINY, *override], tmp_path))
+    assert not (tmp_path / "trials.jsonl").exists()
+
+
+# -- on Ray ------------------------------------------------------------------------------------------------------
+needs_ray = pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'enas[ray]')")
+RAY = [*TINY, "multi_trial.engine=ray", "multi_trial.workers=2", "multi_trial.threads=1"]
+
+
+@needs_ray
+def test_two_ray_workers_train_children_at_once_and_asynchronously(tmp_path):
+    multi_trial_search(compose_config("search", [*RAY, "strategy=evolution", "multi_trial.trials=6",
+                                                 "multi_trial.inherit=true"], tmp_path))
+    trials = _trials(tmp_path)
+    assert len(trials) == 6 and len({t["worker"] for t in trials}) == 2
+    assert any(t["parent"] is not None and t["inherited"] > 0 for t in trials)
+
+
+DIES_ONCE = '''
+import os
+from pathlib import Path
+
+from torch import nn
+
+from supernet import create_space, register_space
+
+MARK = Path(__file__).with_name("died")
+
+
+class Dying(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        import ray
+        if ray.is_initialized() and ray.get_runtime_context().get_actor_id() and not MARK.exists():
+            MARK.write_text("1")
+            os._exit(1)  # the worker process dies in the middle of a trial
+        return self.net(x)
+
+
+@register_space
+def nb201_dies_once(C=16, N=5, affine=False, track_running_stats=False):
+    return Dying(create_space("nb201", C=C, N=N, affine=affine, track_running_stats=track_running_stats))
+'''
+
+
+@needs_ray
+def test_a_trial_whose_worker_dies_runs_again_on_another_worker(tmp_path):
+    module = tmp_path / "dies_once.py"
+    module.write_text(DIES_ONCE)
+    multi_trial_search(compose_config("search", [*RAY, "strategy=random", "multi_trial.trials=3", "space.name=nb201_dies_once", f"imports=[{module}]"],
+                                      tmp_path / "run"))
+    trials = _trials(tmp_path / "run")
+    assert (tmp_path / "died").exists() and len(trials) == 3
+    assert [t["attempts"] for t in trials].count(2) == 1 and all(t["status"] == "finished" for t in trials)
+
+
+@needs_ray
+def test_the_same_search_runs_on_a_separately_started_ray_cluster(tmp_path):
+    ray = [sys.executable, "-m", "ray.scripts.scripts"]
+    port = 6391
+    env = {"RAY_USAGE_STATS_ENABLED": "0"}
+    import os
+    subprocess.run([*ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+                    "--include-dashboard=false", "--disable-usage-stats",
+                    '--system-config={"worker_niceness": 0}'], check=True, env={**os.environ, **env},
+                   capture_output=True)
+    try:
+        multi_trial_search(compose_config("search", [*RAY, "strategy=random", "multi_trial.trials=3",
+                                                     f"multi_trial.address=127.0.0.1:{port}"], tmp_path))
+        assert len(_trials(tmp_path)) == 3
+    finally:
+        subprocess.run([*ray, "stop", "--force"], env={**os.environ, **env}, capture_output=True)
