@@ -280,3 +280,71 @@ def test_the_same_search_runs_on_a_separately_started_ray_cluster(tmp_path):
         assert len(_trials(tmp_path)) == 3
     finally:
         subprocess.run([*ray, "stop", "--force"], env={**os.environ, **env}, capture_output=True)
+
+
+# -- a retrained child that starts from the search's shared weights ---------------------------------------------
+ONE_SHOT = ["experiment=nb201_cpu_proxy", "data=embedded", "debug=cpu_tiny", "space.C=4", "benchmark=null",
+            "strategy=random", "predictor.enabled=false", "controller.screen_keep=0", "derive.select=shared",
+            "derive.signals=[shared]", "derive.record=[]", "trainer.warmup_epochs=0"]
+
+
+def test_enas_train_init_starts_the_child_from_the_searchs_shared_weights(tmp_path):
+    from enas.runs.checkpoint import load_checkpoint
+    from enas.search import retrain, search
+    from enas.search.retrain import build_child
+
+    search(compose_config("search", ONE_SHOT, tmp_path / "s"))
+    shared = load_checkpoint(tmp_path / "s")["supernet"]
+    train = ["data=embedded", "debug=cpu_tiny_train", "space=nb201", "space.C=4", "space.N=1",
+             f"architecture={tmp_path / 's' / 'architecture.json'}"]
+    cfg = compose_config("train", train)
+    kept, _, _ = build_child(cfg.space, cfg.architecture, torch.device("cpu"), init=str(tmp_path / "s"))
+    fresh, _, _ = build_child(cfg.space, cfg.architecture, torch.device("cpu"))
+    weights = [k for k in kept.state_dict() if k.endswith("weight")]
+    trained = [v for v in shared.values() if v.is_floating_point()]
+
+    def from_search(tensor):
+        return any(v.shape == tensor.shape and torch.equal(v, tensor) for v in trained)
+
+    assert weights and all(from_search(kept.state_dict()[k]) for k in weights)
+    assert not any(from_search(fresh.state_dict()[k]) for k in weights if fresh.state_dict()[k].dim() > 1)
+    result = retrain(compose_config("train", [*train, f"init={tmp_path / 's'}"], tmp_path / "t"))
+    assert 0.0 <= result["test_acc"] <= 1.0
+
+    with pytest.raises(ValueError, match="its weights fit only the searched space and size"):
+        retrain(compose_config("train", [*train[:-3], "space.C=8", "space.N=1", train[-1], f"init={tmp_path / 's'}"],
+                               tmp_path / "t2"))
+
+
+def test_the_benchmark_tabulates_multi_trial_runs_with_their_benchmark_accuracy(tmp_path, monkeypatch, capsys):
+    from conftest import shared_data
+    from benchmarks import nb201_multi_trial
+
+    nb201 = shared_data("nasbench201")
+    for workers in (1, 2):
+        multi_trial_search(compose_config("search", [
+            *TINY, "strategy=evolution", "multi_trial.trials=3", "benchmark=nb201", f"multi_trial.workers={workers}",
+            "multi_trial.threads=1", f"benchmark_file={nb201 / 'nb201_accuracies.csv'}"],
+            tmp_path / f"evolution_w{workers}t1_s0"))
+    monkeypatch.setattr(sys, "argv", ["nb201_multi_trial", "--nb201", str(nb201), "--report", str(tmp_path)])
+    nb201_multi_trial.main()
+    out = capsys.readouterr().out
+    assert "evolution_w1t1_s0" in out and "evolution_w2t1_s0" in out and "x the trials per hour of one worker" in out
+    pick = json.loads((tmp_path / "evolution_w1t1_s0" / "architecture.json").read_text())["benchmark"]
+    assert f"{pick['cifar10_test_acc']:.2f}" in out
+
+
+def test_the_inheritance_benchmark_trains_the_child_from_scratch_and_from_the_shared_weights(tmp_path, monkeypatch,
+                                                                                             capsys):
+    from enas.search import search
+    from benchmarks import inheritance
+
+    search(compose_config("search", ONE_SHOT, tmp_path / "s"))
+    monkeypatch.setattr(sys, "argv", ["inheritance", str(tmp_path / "s"), "--epochs", "2", "--out", str(tmp_path / "i"),
+                                      "data=embedded", "debug=cpu_tiny_train"])
+    inheritance.main()
+    out = capsys.readouterr().out
+    assert "epochs the fine-tuned child needs" in out
+    for arm in ("scratch", "shared"):
+        assert len((tmp_path / "i" / f"s_{arm}" / "metrics.csv").read_text().splitlines()) == 3  # header + 2 epochs
+    assert f"init: {tmp_path / 's'}" in (tmp_path / "i" / "s_shared" / "config.yaml").read_text()

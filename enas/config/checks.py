@@ -90,7 +90,7 @@ RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "preferred.pool": _at_least(0), "preferred.keep": _at_least(1),
     "zero_cost_warmup.steps": _at_least(0), "zero_cost_warmup.pool": _at_least(1),
     "few_shot.split_first": _at_least(0), "few_shot.after_epochs": _at_least(0),
-    "multi_trial.trials": _at_least(1), "multi_trial.epochs": _at_least(1), "multi_trial.rung_epochs": _at_least(0),
+    "multi_trial.trials": _at_least(1), "multi_trial.max_minutes": _at_least(0), "multi_trial.epochs": _at_least(1), "multi_trial.rung_epochs": _at_least(0),
     "multi_trial.eta": _at_least(2), "multi_trial.time_limit": _at_least(0), "multi_trial.engine": _one_of(*ENGINES),
     "multi_trial.workers": _at_least(0), "multi_trial.threads": _at_least(0), "multi_trial.retries": _at_least(0),
     "mode": _one_of(*MODES),
@@ -198,7 +198,7 @@ def validate_values(cfg, more: Iterable[str] = ()) -> None:
 RESUME_MAY_CHANGE = ("trainer.epochs", "trainer.progress", "trainer.log_every", "resume", "output_dir", "device",
                      "data.root", "data.split_file", "data.download", "benchmark_file", "derive", "tune_malloc",
                      "keep_every", "task_name", "imports", "overwrite", "multi_trial.trials", "multi_trial.engine",
-                     "multi_trial.workers", "multi_trial.threads", "multi_trial.address")
+                     "multi_trial.workers", "multi_trial.threads", "multi_trial.address", "multi_trial.max_minutes")
 
 
 def _flatten(node: Any, prefix: str = "") -> Dict[str, Any]:

@@ -44,6 +44,7 @@ class MultiTrialConfig:
     the reward or fitness. Evolution and random search run asynchronously, the policy strategies in
     synchronous batches of ``controller.num_aggregate`` children."""
     trials: int = 32              # children trained (an architecture trained before is looked up, not retrained)
+    max_minutes: float = 0.0      # or: no new child after this many minutes of search (running ones finish); 0: none
     epochs: int = 4               # the proxy budget: epochs a child trains at most, under one cosine schedule
     rung_epochs: int = 0          # early stopping (ASHA): first rung; a child continues past a rung only in the top
     eta: int = 3                  # 1/eta of those that reached it; rungs at rung_epochs * eta^k. 0: off

@@ -319,6 +319,8 @@ class SearchConfig:
 @dataclass
 class TrainConfig:
     architecture: str = MISSING   # path to architecture.json
+    init: Optional[str] = None    # a search run (or its checkpoint): start from its shared weights and fine-tune;
+                                  # null: a fresh initialisation
     space: Dict[str, Any] = field(default_factory=dict)
     data: Any = MISSING
     trainer: TrainerConfig = field(default_factory=TrainerConfig)

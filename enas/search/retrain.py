@@ -22,16 +22,16 @@ from torch import nn
 
 from supernet import ArchitectureError, freeze, load_architecture, use_running_stats
 
-from ..config import check_config, validate_values
+from ..config import check_config, structured, validate_values
 from ..runs import distributed
-from ..runs.checkpoint import rng_state, save_checkpoint, set_rng_state
+from ..runs.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ..runs.console import announce
 from ..runs.folder import write_record
 from ..runs.lock import RunLock
 from ..runs.metrics import MetricsLogger
 from ..runs.process import import_modules, resolve_device, seed_everything
 from ..tasks import build_task
-from .build import build_supernet, to_memory_format
+from .build import build_few_shot, build_supernet, to_memory_format
 from .constraints import count_flops
 from .state import open_run
 from .training import make_optimizer, make_scheduler, train_epoch
@@ -67,20 +67,44 @@ def size_changes(searched: Optional[Dict], built: Dict) -> List[str]:
             for k in sorted(set(before) | set(after)) if before.get(k) != after.get(k)]
 
 
-def build_child(space_cfg, architecture: str, device: torch.device, data_info: Dict = None) -> Tuple[nn.Module, Dict, Dict]:
-    """(standalone child, space spec, architecture) from a space config and an architecture file."""
+def build_child(space_cfg, architecture: str, device: torch.device, data_info: Dict = None,
+                init: Optional[str] = None) -> Tuple[nn.Module, Dict, Dict]:
+    """(standalone child, space spec, architecture) from a space config and an architecture file; with
+    ``init`` (a search run or checkpoint), the child keeps that search's trained shared weights."""
     path = Path(architecture).expanduser()
     if not path.is_file():
         raise FileNotFoundError(f"architecture={architecture!r}: no such file (use the architecture.json a search wrote)")
     _refuse_another_space(path, space_cfg)
     supernet, space = build_supernet(space_cfg, torch.device("cpu"), data_info)
     arch = load_architecture(path, supernet)
+    if init:
+        supernet = shared_weights(supernet, space, arch, init)
     child = use_running_stats(freeze(supernet, arch)).to(device)
     del supernet
     changed = size_changes(searched_space(path), space)
     if changed:
         log.info("retraining at another size than was searched (%s): %s", path, "; ".join(changed))
     return child, space, arch
+
+
+def shared_weights(supernet: nn.Module, space: Dict, arch: Dict, init: str) -> nn.Module:
+    """``supernet`` holding the shared weights a search trained (its checkpoint at ``init``); of a few-shot
+    search, the sub-supernet that owns ``arch``. The search must have trained this space at this size."""
+    state = load_checkpoint(Path(init).expanduser())
+    if "supernet" not in state:
+        raise ValueError(f"init={init} holds no shared weights (not a one-shot search's run or checkpoint)")
+    if state.get("space") != space:
+        searched = state.get("space") or {}
+        raise ValueError(f"init={init} trained space {searched.get('name')} {searched.get('kwargs')}, but this child is "
+                         f"built from {space['name']} {space['kwargs']}: its weights fit only the searched space and size "
+                         "(drop the space.* overrides)")
+    weights = state["supernet"]
+    if any(k.startswith("parts.") for k in weights):
+        few = build_few_shot(structured(state["config"]).few_shot, supernet)
+        few.load_state_dict(weights)
+        return few.parts[few.part_of(arch)] if bool(few.divided) else few.parts[0]
+    supernet.load_state_dict(weights)
+    return supernet
 
 
 def _parameters(model: nn.Module, exclude: str = "aux_head") -> int:
@@ -137,6 +161,8 @@ def retrain(cfg) -> Dict:
     validate_values(cfg)
     device = distributed.setup(resolve_device(cfg.device))
     check_architecture_file(cfg.space, cfg.architecture)
+    if cfg.init and "supernet" not in load_checkpoint(Path(cfg.init).expanduser()):
+        raise ValueError(f"init={cfg.init} holds no shared weights (not a one-shot search's run or checkpoint)")
     out, state, resume_from = open_run(cfg, device)
     with RunLock(out) if distributed.is_main() else contextlib.nullcontext():  # one writer per run folder
         return _retrain(cfg, device, out, state, resume_from)
@@ -149,7 +175,9 @@ def _retrain(cfg, device: torch.device, out: Path, state: Optional[Dict], resume
     started = time.time()
     seed_everything(cfg.seed)
     task, info = build_task(cfg, device, "retrain")
-    model, space, arch = build_child(cfg.space, cfg.architecture, device, info)
+    model, space, arch = build_child(cfg.space, cfg.architecture, device, info, cfg.init)
+    if cfg.init:
+        log.info("the child starts from the shared weights of %s", cfg.init)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick its fastest kernels once
     to_memory_format(model, cfg.trainer)

@@ -128,6 +128,12 @@ class MultiTrialSearch:
         """Trials finished or running: what counts against ``multi_trial.trials``."""
         return len(self.trials) + len(self.live)
 
+    @property
+    def open(self) -> bool:
+        """Whether a new child may start: trials left in the budget, and time (``multi_trial.max_minutes``)."""
+        minutes = self.settings.max_minutes
+        return self.launched < self.settings.trials and not (minutes and time.time() - self.began > 60 * minutes)
+
     def _job(self, arch: Dict, parent: Optional[Dict] = None) -> Dict:
         trial = self.next_id
         self.next_id += 1
@@ -182,7 +188,7 @@ class MultiTrialSearch:
         while self.engine.free() > 0:
             if self.queue:
                 self.engine.submit(self.queue.popleft())
-            elif propose and self.launched < self.settings.trials:
+            elif propose and self.open:
                 job = self._propose()
                 if job is not None:
                     self.engine.submit(job)
@@ -298,7 +304,7 @@ class MultiTrialSearch:
 
     def _run_sync(self) -> None:
         reward = _Batch(self)
-        while self.launched < self.settings.trials:
+        while self.open:
             before = len(self.trials)
             stats = self.strategy.learn(reward, 1, _Quiet())
             self.updates += 1

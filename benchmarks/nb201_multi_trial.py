@@ -1,0 +1,132 @@
+"""Multi-trial search on the NAS-Bench-201 CPU proxy: workers, early stopping and weight inheritance, one table.
+
+Each row is one ``enas-search experiment=nb201_multi_trial`` run (regularized evolution; every child trained 4
+epochs at C=8, N=1 on 10k images of the benchmark's split, ``--minutes`` of search), its pick looked up in the
+benchmark table. Variants: ``evolution`` as shipped, ``asha`` (early stopping: rungs at 1 and 3 epochs, eta 3),
+``inherit`` (a mutated child starts from its parent's trained weights), ``asha_inherit``. Every variant runs
+with each ``--workers`` count (one thread per worker), and ``--two-threads`` adds one worker with both threads:
+the rows of one invocation run one after another on the same machine, so their trials per hour compare.
+
+    python -m benchmarks.nb201_multi_trial --cifar $CIFAR10_DIR --nb201 $NB201_DIR --workers 1 2 --minutes 10 \
+        --variants evolution --two-threads --out outputs/mt/throughput
+    python -m benchmarks.nb201_multi_trial --cifar $CIFAR10_DIR --nb201 $NB201_DIR --workers 2 --minutes 30 \
+        --variants evolution asha inherit --seeds 0 1 2 3 4 --out outputs/mt/rea
+    python -m benchmarks.nb201_multi_trial --nb201 $NB201_DIR --report outputs/mt/rea
+
+Remaining arguments are Hydra overrides for every run. ``--report`` trains nothing: it tabulates the runs
+under the given folders. Columns: trials trained (finished / stopped early), trials per hour, mean epochs a
+child trained, the pick's CIFAR-10 test accuracy with its top-% of the space, CIFAR-100 and ImageNet16-120.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict, List
+
+from omegaconf import OmegaConf
+
+from ._common import add_nb201_argument, nb201_table
+
+VARIANTS = {
+    "evolution": [],
+    "asha": ["multi_trial.rung_epochs=1", "multi_trial.eta=3"],
+    "inherit": ["multi_trial.inherit=true"],
+    "asha_inherit": ["multi_trial.rung_epochs=1", "multi_trial.eta=3", "multi_trial.inherit=true"],
+}
+TOP5 = 93.28  # where the top 5% of the space starts (CIFAR-10 test accuracy)
+
+
+def run(args, variant: str, workers: int, threads: int, seed: int, extra: List[str]) -> Path:
+    out = args.out / f"{variant}_w{workers}t{threads}_s{seed}"
+    overrides = ["experiment=nb201_multi_trial", f"seed={seed}", f"multi_trial.max_minutes={args.minutes}",
+                 f"multi_trial.workers={workers}", f"multi_trial.threads={threads}", f"output_dir={out}",
+                 "overwrite=true", *VARIANTS[variant], *extra]
+    if args.cifar:
+        overrides.append(f"data.root={args.cifar}")
+    overrides += [f"data.split_file={args.nb201 / 'cifar-split.txt'}",
+                  f"benchmark_file={args.nb201 / 'nb201_accuracies.csv'}"]
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    with open(args.out / f"{out.name}.log", "w") as log:
+        subprocess.run([sys.executable, "-m", "enas", "search", *overrides], check=True, env=env, stdout=log,
+                       stderr=subprocess.STDOUT)
+    return out
+
+
+def row(folder: Path, table) -> Dict:
+    meta = json.loads((folder / "architecture.json").read_text())
+    config = OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
+    trials = [json.loads(line) for line in (folder / "trials.jsonl").read_text().splitlines()]
+    described = table.describe(meta["architecture"])
+    minutes = meta["minutes"]
+    settings = config["multi_trial"]
+    return {"run": folder.name, "workers": settings["workers"], "threads": settings["threads"],
+            "trials": len(trials), "finished": sum(t["status"] == "finished" for t in trials),
+            "stopped": sum(t["status"] == "stopped" for t in trials), "per_hour": len(trials) / minutes * 60,
+            "epochs": statistics.mean(t["epochs"] for t in trials), "minutes": minutes,
+            "inherited": sum(t.get("inherited", 0) > 0 for t in trials),
+            "acc": described["cifar10_test_acc"], "top": described["top_percent"],
+            "c100": described["cifar100_test_acc"], "in16": described["imagenet16_120_test_acc"]}
+
+
+def show(rows: List[Dict]) -> None:
+    head = (f"{'run':34} {'w':>2} {'t':>2} {'trials':>6} {'full':>5} {'stop':>5} {'inh':>4} {'per h':>6} "
+            f"{'ep/child':>8} {'min':>5} {'C-10':>6} {'top%':>6} {'C-100':>6} {'IN16':>6}")
+    print(head)
+    for r in rows:
+        print(f"{r['run']:34} {r['workers']:>2} {r['threads']:>2} {r['trials']:>6} {r['finished']:>5} {r['stopped']:>5} "
+              f"{r['inherited']:>4} {r['per_hour']:>6.1f} {r['epochs']:>8.2f} {r['minutes']:>5.1f} {r['acc']:>6.2f} "
+              f"{r['top']:>6.2f} {r['c100']:>6.2f} {r['in16']:>6.2f}")
+    groups: Dict[str, List[Dict]] = {}
+    for r in rows:
+        groups.setdefault(r["run"].rsplit("_s", 1)[0], []).append(r)
+    print("\nper variant (CIFAR-10 test accuracy of the pick, mean +- std over seeds; runs in the top 5%):")
+    for name, members in groups.items():
+        accs = [m["acc"] for m in members]
+        spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
+        print(f"  {name:30} {statistics.mean(accs):.2f} +- {spread:.2f} over {len(accs)}, top 5%: "
+              f"{sum(a >= TOP5 for a in accs)}/{len(accs)}, {statistics.mean(m['per_hour'] for m in members):.1f} "
+              f"trials/h, {statistics.mean(m['epochs'] for m in members):.2f} epochs a child; C-100 "
+              f"{statistics.mean(m['c100'] for m in members):.2f}, IN16 {statistics.mean(m['in16'] for m in members):.2f}")
+    base = {r["run"].split("_w")[0] + "_s" + r["run"].rsplit("_s", 1)[1]: r for r in rows
+            if r["workers"] == 1 and r["threads"] == 1}
+    for r in rows:
+        key = r["run"].split("_w")[0] + "_s" + r["run"].rsplit("_s", 1)[1]
+        if key in base and r is not base[key]:
+            print(f"  {r['run']}: {r['per_hour'] / base[key]['per_hour']:.2f}x the trials per hour of one worker")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--cifar", help="CIFAR-10 folder (data.root)")
+    add_nb201_argument(parser)
+    parser.add_argument("--variants", nargs="+", default=["evolution"], choices=sorted(VARIANTS))
+    parser.add_argument("--workers", nargs="+", type=int, default=[2])
+    parser.add_argument("--two-threads", action="store_true", help="also one worker with two threads")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--minutes", type=float, default=30.0)
+    parser.add_argument("--out", type=Path, default=Path("outputs/nb201_multi_trial"))
+    parser.add_argument("--report", nargs="+", type=Path, help="tabulate these folders' runs; train nothing")
+    args, extra = parser.parse_known_args()
+    table = nb201_table(args.nb201)
+    if args.report:
+        folders = sorted(p.parent for folder in args.report for p in folder.glob("*/trials.jsonl"))
+        show([row(f, table) for f in folders])
+        return
+    args.out.mkdir(parents=True, exist_ok=True)
+    shapes = [(w, 1) for w in args.workers] + ([(1, 2)] if args.two_threads else [])
+    rows = []
+    for seed in args.seeds:
+        for variant in args.variants:
+            for workers, threads in shapes:
+                rows.append(row(run(args, variant, workers, threads, seed, extra), table))
+                show(rows)
+                print()
+
+
+if __name__ == "__main__":
+    main()
