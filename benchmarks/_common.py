@@ -15,6 +15,7 @@ import json
 import math
 import os
 import random
+import statistics
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -275,3 +276,14 @@ def print_picks(results: Dict[str, Sequence[float]], top5, width: Optional[int] 
         tau = f"  tau {np.nanmean(tau):5.2f}" if np.isfinite(tau).any() else ""
         print(f"  {rule:{width}} {accs.mean():6.2f} +- {accs.std():.2f}  top 5%: {100 * np.mean(accs >= start):3.0f}%"
               f"{tau}")
+
+
+def cells_summary(cells: Sequence[Dict], top5: Sequence[float]) -> str:
+    """Picked NAS-Bench-201 cells (``NB201Table.describe`` rows) in one line: CIFAR-10 test accuracy mean +- std,
+    the worst, how many reach their run's top 5% (``top5``, one threshold per cell), CIFAR-100 and IN16 means."""
+    c10 = [c["cifar10_test_acc"] for c in cells]
+    std = statistics.stdev(c10) if len(c10) > 1 else 0.0
+    return (f"{statistics.mean(c10):6.2f} +- {std:4.2f}  min {min(c10):6.2f}  in the top 5%: "
+            f"{sum(a >= t for a, t in zip(c10, top5)):2d}/{len(c10)}  "
+            f"C-100 {statistics.mean(c['cifar100_test_acc'] for c in cells):6.2f}  "
+            f"IN16 {statistics.mean(c['imagenet16_120_test_acc'] for c in cells):6.2f}")

@@ -30,7 +30,7 @@ from typing import Dict, List
 
 from omegaconf import OmegaConf
 
-from ._common import add_nb201_argument, nb201_table
+from ._common import add_nb201_argument, cells_summary, nb201_table
 
 VARIANTS = {
     "evolution": [],
@@ -70,7 +70,7 @@ def row(folder: Path, table) -> Dict:
             "epochs": statistics.mean(t["epochs"] for t in trials), "minutes": minutes,
             "inherited": sum(t.get("inherited", 0) > 0 for t in trials),
             "acc": described["cifar10_test_acc"], "top": described["top_percent"],
-            "c100": described["cifar100_test_acc"], "in16": described["imagenet16_120_test_acc"]}
+            "c100": described["cifar100_test_acc"], "in16": described["imagenet16_120_test_acc"], "cell": described}
 
 
 def show(rows: List[Dict]) -> None:
@@ -84,14 +84,11 @@ def show(rows: List[Dict]) -> None:
     groups: Dict[str, List[Dict]] = {}
     for r in rows:
         groups.setdefault(r["run"].rsplit("_s", 1)[0], []).append(r)
-    print("\nper variant (CIFAR-10 test accuracy of the pick, mean +- std over seeds; runs in the top 5%):")
+    print("\nper variant (CIFAR-10 test accuracy of the pick over seeds; CIFAR-100 and ImageNet16-120 of the same cells):")
     for name, members in groups.items():
-        accs = [m["acc"] for m in members]
-        spread = statistics.stdev(accs) if len(accs) > 1 else 0.0
-        print(f"  {name:30} {statistics.mean(accs):.2f} +- {spread:.2f} over {len(accs)}, top 5%: "
-              f"{sum(a >= TOP5 for a in accs)}/{len(accs)}, {statistics.mean(m['per_hour'] for m in members):.1f} "
-              f"trials/h, {statistics.mean(m['epochs'] for m in members):.2f} epochs a child; C-100 "
-              f"{statistics.mean(m['c100'] for m in members):.2f}, IN16 {statistics.mean(m['in16'] for m in members):.2f}")
+        print(f"  {name:24} {cells_summary([m['cell'] for m in members], [TOP5] * len(members))}  "
+              f"{statistics.mean(m['per_hour'] for m in members):6.1f} trials/h  "
+              f"{statistics.mean(m['epochs'] for m in members):.2f} epochs a child")
     base = {r["run"].split("_w")[0] + "_s" + r["run"].rsplit("_s", 1)[1]: r for r in rows
             if r["workers"] == 1 and r["threads"] == 1}
     for r in rows:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Dict, List
 
 import supernet
-from benchmarks._common import (add_nb201_argument, cost_pair, finite, load_candidates, load_scores, nb201_table,
+from benchmarks._common import (add_nb201_argument, cells_summary, cost_pair, finite, load_candidates, load_scores, nb201_table,
                                 no_search, run_budget, run_config, run_dirs, top5_within)
 from enas.predictors.ranking import kendall_tau
 
@@ -105,12 +105,7 @@ def run(args):
     for rule in rules:
         have = [d for d in results if rule in results[d]["picks"]]
         cells = [results[d]["picks"][rule] for d in have]
-        c10 = [c["cifar10_test_acc"] for c in cells]
-        std = statistics.stdev(c10) if len(c10) > 1 else 0.0
-        print(f"  {rule:16} {statistics.mean(c10):6.2f} +- {std:4.2f}  min {min(c10):6.2f}  in the top 5%: "
-              f"{sum(c['cifar10_test_acc'] >= top5[d] for c, d in zip(cells, have)):2d}/{len(have)}  "
-              f"C-100 {statistics.mean(c['cifar100_test_acc'] for c in cells):6.2f}  "
-              f"IN16 {statistics.mean(c['imagenet16_120_test_acc'] for c in cells):6.2f}")
+        print(f"  {rule:16} {cells_summary(cells, [top5[d] for d in have])}")
     for name in ("tau shared", "tau selector"):
         values = [res[name] for res in results.values()]
         print(f"  {name:16} {statistics.mean(values):6.3f} mean over the runs' kept cells (min {min(values):.3f})")
