@@ -23,13 +23,14 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from .config import (ConstraintConfig, ControllerConfig, DeriveConfig, DifferentiableConfig, EvolutionConfig,
-                     PredictorConfig, SearchConfig, TrainerConfig)
+                     MultiTrialConfig, PredictorConfig, SearchConfig, TrainerConfig, validate_values)
 from .runs.checkpoint import load_checkpoint
 from .runs.lock import RunLock
 from .search import build_search, run_search
 from .search.loop import check_search_config
 from .search.state import refuse_a_used_folder, refuse_changed_config
 from .tasks import SimpleTask, Task
+from .trials import MultiTrialSearch, multi_trial_problems
 
 __all__ = ["SimpleTask", "search_model"]
 
@@ -64,6 +65,7 @@ def search_model(model: nn.Module, task: Task, epochs: Optional[int] = None, str
                  build_space: Optional[Callable[[], nn.Module]] = None,
                  evolution: Union[EvolutionConfig, Dict, None] = None,
                  darts: Union[DifferentiableConfig, Dict, None] = None,
+                 multi_trial: Union[MultiTrialConfig, Dict, None] = None,
                  output_dir: Union[str, Path, None] = None, resume: bool = False, overwrite: bool = False) -> Dict:
     """Search ``model`` on ``task``; returns ``{"architecture", "score", "history", "strategy", "candidates", ...}``
     (and ``out_dir`` with ``output_dir``).
@@ -75,12 +77,17 @@ def search_model(model: nn.Module, task: Task, epochs: Optional[int] = None, str
     and ``darts`` configure ``strategy="evolution"``, ``"darts"`` and ``"gdas"`` (which need
     ``SimpleTask(..., valid_data=...)``). Zero-cost signals are computed on ``proxy_batches`` (default: the
     first training batches) with a freshly initialised copy of ``model``, or ``build_space()`` when given.
-    ``output_dir`` writes the run folder; ``resume=True`` continues the run that folder holds, and a folder that
+    ``multi_trial`` (fields of `enas.config.MultiTrialConfig`) makes it a multi-trial search: each proposed
+    child, a re-initialised copy of ``model`` (or ``build_space()``) running its architecture, trains on
+    ``task`` and is scored with ``task.evaluate``. ``output_dir`` writes the run folder; ``resume=True`` continues the run that folder holds, and a folder that
     holds a run is refused otherwise (``overwrite=True`` starts over there).
     """
     cfg = _config(strategy, seed, show_progress, epochs, {
         "trainer": trainer, "controller": controller, "derive": derive_settings, "constraint": constraint,
-        "predictor": predictor, "evolution": evolution, "darts": darts})
+        "predictor": predictor, "evolution": evolution, "darts": darts, "multi_trial": multi_trial})
+    if multi_trial is not None:
+        cfg.mode = "multi_trial"
+        validate_values(cfg, list(multi_trial_problems(cfg)))
     check_search_config(cfg)
     device = next(model.parameters()).device
     network = (lambda overrides: build_space()) if build_space is not None else None
@@ -94,11 +101,13 @@ def search_model(model: nn.Module, task: Task, epochs: Optional[int] = None, str
     began = time.time()
     built = build_search(cfg, device, model=model, task=task, network=network, batches=proxy_batches,
                          example=example_input)
+    run = (lambda o, st: MultiTrialSearch(built, o, st).run(began)) if multi_trial is not None else \
+        (lambda o, st: run_search(built, o, st, began))
     if out is None:
-        result = run_search(built, None, None, began)
+        result = run(None, None)
     else:
         out.mkdir(parents=True, exist_ok=True)
         with RunLock(out):
-            result = run_search(built, out, state, began)
+            result = run(out, state)
     result["strategy"] = built.strategy
     return result

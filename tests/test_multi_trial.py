@@ -348,3 +348,35 @@ def test_the_inheritance_benchmark_trains_the_child_from_scratch_and_from_the_sh
     for arm in ("scratch", "shared"):
         assert len((tmp_path / "i" / f"s_{arm}" / "metrics.csv").read_text().splitlines()) == 3  # header + 2 epochs
     assert f"init: {tmp_path / 's'}" in (tmp_path / "i" / "s_shared" / "config.yaml").read_text()
+
+
+def test_search_model_runs_a_multi_trial_search_on_a_users_space(tmp_path):
+    """From Python, on an inline space: every child is a re-initialised copy of the model, trained and scored."""
+    from collections import OrderedDict
+
+    import supernet as S
+    from torch import nn
+    from enas import SimpleTask, search_model
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.blocks = nn.ModuleList(S.LayerChoice(OrderedDict(
+                [("linear", nn.Linear(4, 4)), ("identity", nn.Identity()), ("tanh", nn.Tanh())]), label=f"block{i}")
+                for i in range(2))
+            self.head = nn.Linear(4, 4)
+
+        def forward(self, x):
+            for block in self.blocks:
+                x = block(x)
+            return self.head(x)
+
+    wanted = (nn.Linear, nn.Tanh)
+    score = lambda m: float(sum(isinstance(b, w) for b, w in zip(m.blocks, wanted)))  # noqa: E731  on a frozen child
+    batches = [(torch.randn(8, 4), torch.randn(8, 4)) for _ in range(2)]
+    task = SimpleTask(batches, lambda m, b: nn.functional.mse_loss(m(b[0]), b[1]), score)
+    result = search_model(Net(), task, strategy="random", seed=0, output_dir=tmp_path,
+                          multi_trial={"trials": 9, "epochs": 1, "engine": "local"})
+    trials = _trials(tmp_path)
+    assert len(trials) == 9  # the whole space: an architecture drawn again is looked up, not trained
+    assert result["score"] == 2.0 and result["architecture"] == {"block0": "linear", "block1": "tanh"}

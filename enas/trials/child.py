@@ -55,7 +55,7 @@ class TrialRunner:
         import_modules(list(imports))  # a worker process needs the run's own spaces registered too
         self.task, self.network, self.epochs, self.seed, self.time_limit = task, network, epochs, seed, time_limit
         self.trainer = dataclasses.replace(trainer, epochs=epochs, warmup_epochs=0, progress=False)
-        self.device = device or task.example_input().device
+        self.device = device or torch.device("cpu")
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def pid(self) -> int:
@@ -95,7 +95,7 @@ class TrialRunner:
                     if self.time_limit and spent > self.time_limit and epoch < job["stop"]:
                         timed_out = True
                         break
-                score = float(self.task.evaluate(child["model"], self.task.valid)["score"])
+                score = float(self.task.evaluate(child["model"], getattr(self.task, "valid", None))["score"])
             if not math.isfinite(score):
                 raise FloatingPointError(f"the child's validation score is {score}")
             result.update(score=score, epoch=epoch, timed_out=timed_out, inherited=child["inherited"],

@@ -280,7 +280,7 @@ class MultiTrialSearch:
             write_record(self.out, self.cfg)
         runner = {"task": self.s.task, "network": self.s.network, "trainer": _trainer(self.cfg.trainer),
                   "epochs": self.settings.epochs, "seed": int(self.cfg.seed), "time_limit": self.settings.time_limit,
-                  "imports": list(self.cfg.imports)}
+                  "imports": list(self.cfg.imports), "device": self.s.device}
         self.engine = create_engine(self.settings, runner, self.s.device)
         try:
             self._requeue_live()
