@@ -9,6 +9,13 @@ final shared weights, controller and derived architecture must equal the uninter
 for tensor.
 
     python -m benchmarks.faults --kills 20            # about 5 minutes on 2 CPU cores
+    python -m benchmarks.faults --multi-trial enas --kills 6
+    python -m benchmarks.faults --multi-trial evolution --kills 6   # on 2 Ray workers when Ray is installed
+
+With ``--multi-trial``, the search is a small multi-trial search (NB201 space, 12 children of 2 epochs). Its
+policy strategy (``enas``, one process) must end with the uninterrupted run's trials, in order, score for score;
+the asynchronous one (``evolution`` on two Ray workers, where the order of results is the machine's) must end with
+its 12 trials, each counted once: distinct ids, distinct architectures, none lost.
 
 Prints one row per chain (kills, resumes, identical or not) and exits non-zero if any chain differs. Data:
 the embedded CIFAR-10 subset (nothing to download). ``--seed`` seeds the kill moments; the search's own seed
@@ -34,9 +41,23 @@ SETTINGS = ["debug=cpu_tiny", "space.num_layers=1", "space.out_channels=8", "spa
             f"trainer.epochs={EPOCHS}", "trainer.max_steps_per_epoch=4", "derive.num_samples=6"]
 
 
+TRIALS = 12
+MULTI_TRIAL = ["experiment=nb201_cpu_proxy", "data=embedded", "debug=cpu_tiny", "space.C=4", "benchmark=null",
+               "mode=multi_trial", f"multi_trial.trials={TRIALS}", "multi_trial.epochs=2", "evolution.population=4",
+               "evolution.sample=2", "controller.num_aggregate=3", "predictor.enabled=false", "controller.screen_keep=0"]
+ENGINES = {"enas": ["strategy=enas", "multi_trial.engine=local"],
+           "evolution": ["strategy=evolution", "multi_trial.workers=2", "multi_trial.threads=1"]}
+
+
 def command(out: Path, resume: bool):
-    return [sys.executable, "-m", "enas", "search", *SETTINGS, f"output_dir={out}", f"hydra.run.dir={out}"] + (
-        [f"resume={out}"] if resume else [])
+    if resume:  # a resumed run reads its settings from its checkpoint
+        return [sys.executable, "-m", "enas", "search", f"resume={out}"]
+    return [sys.executable, "-m", "enas", "search", *SETTINGS, f"output_dir={out}", f"hydra.run.dir={out}"]
+
+
+def _trials(out: Path) -> list:
+    path = out / "trials.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
 
 
 def run_to_end(out: Path, resume: bool) -> float:
@@ -47,8 +68,11 @@ def run_to_end(out: Path, resume: bool) -> float:
     return time.time() - began
 
 
-def _epochs_done(out: Path) -> int:
-    return load_checkpoint(out)["epoch"] + 1 if (out / "checkpoints" / "last.pt").is_file() else 0
+def _done(out: Path) -> float:
+    """The share of the run behind it: epochs checkpointed, or trials finished."""
+    if "mode=multi_trial" in SETTINGS:
+        return len(_trials(out)) / TRIALS
+    return (load_checkpoint(out)["epoch"] + 1) / EPOCHS if (out / "checkpoints" / "last.pt").is_file() else 0.0
 
 
 def same(a: dict, b: dict) -> bool:
@@ -66,7 +90,7 @@ def chain(out: Path, rng: random.Random, length: float, max_kills: int) -> dict:
         if kills < max_kills:
             # A moment within what is left of the run (from the epochs already checkpointed), so that
             # most starts are killed rather than finishing first.
-            left = length * max(0.15, 1 - _epochs_done(out) / EPOCHS)  # derive comes after the last epoch
+            left = length * max(0.15, 1 - _done(out))  # derive comes after the last epoch
             try:
                 proc.wait(timeout=rng.uniform(0.5, max(1.0, 0.9 * left)))
             except subprocess.TimeoutExpired:
@@ -89,7 +113,10 @@ def main():
     p.add_argument("--per-chain", type=int, default=5, help="kills per chain at most")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", type=Path, default=Path("outputs/faults"))
+    p.add_argument("--multi-trial", choices=sorted(ENGINES), help="a multi-trial search with this strategy")
     args = p.parse_args()
+    if args.multi_trial:
+        SETTINGS[:] = [*MULTI_TRIAL, *ENGINES[args.multi_trial]]
     rng = random.Random(args.seed)
     args.out.mkdir(parents=True, exist_ok=True)
     reference = args.out / "reference"
@@ -101,18 +128,35 @@ def main():
     while total < args.kills:
         out = args.out / f"chain{index}"
         row = chain(out, rng, length, min(args.per_chain, args.kills - total))
-        state = load_checkpoint(out)
-        arch = json.loads((out / "architecture.json").read_text())["architecture"]
-        row.update(chain=index, identical=same(ref["supernet"], state["supernet"])
-                   and same(ref["controller"]["controller"], state["controller"]["controller"]) and arch == ref_arch)
+        row.update(chain=index, identical=_identical(out, reference, ref, ref_arch, args.multi_trial))
         rows.append(row)
         total += row["kills"]
         index += 1
         print(f"chain {row['chain']}: {row['kills']} kills, {row['resumes']} resumes, "
-              f"{'identical to' if row['identical'] else 'DIFFERENT from'} the uninterrupted run", flush=True)
+              f"{'as' if row['identical'] else 'NOT as'} it must end ({_promise(args.multi_trial)})", flush=True)
     print(f"\n{total} kills over {len(rows)} chains; {sum(r['identical'] for r in rows)} of {len(rows)} chains "
-          "ended identical to the uninterrupted run")
+          f"ended as they must ({_promise(args.multi_trial)})")
     sys.exit(0 if all(r["identical"] for r in rows) else 1)
+
+
+def _promise(multi_trial) -> str:
+    return {None: "identical to the uninterrupted run", "enas": "the uninterrupted run's trials, score for score",
+            "evolution": f"{TRIALS} trials, each counted once"}[multi_trial]
+
+
+def _identical(out: Path, reference: Path, ref: dict, ref_arch: dict, multi_trial) -> bool:
+    """Whether the chain in ``out`` ended as it must (see the module docstring)."""
+    state = load_checkpoint(out)
+    arch = json.loads((out / "architecture.json").read_text())["architecture"]
+    if multi_trial == "evolution":
+        trials = _trials(out)
+        return (len(trials) == TRIALS and len({t["id"] for t in trials}) == TRIALS
+                and len({json.dumps(t["architecture"], sort_keys=True) for t in trials}) == TRIALS)
+    if multi_trial == "enas":
+        pairs = lambda folder: [(t["architecture"], t["score"]) for t in _trials(folder)]  # noqa: E731
+        return pairs(out) == pairs(reference) and arch == ref_arch
+    return (same(ref["supernet"], state["supernet"]) and arch == ref_arch
+            and same(ref["controller"]["controller"], state["controller"]["controller"]))
 
 
 if __name__ == "__main__":

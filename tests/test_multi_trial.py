@@ -380,3 +380,16 @@ def test_search_model_runs_a_multi_trial_search_on_a_users_space(tmp_path):
     trials = _trials(tmp_path)
     assert len(trials) == 9  # the whole space: an architecture drawn again is looked up, not trained
     assert result["score"] == 2.0 and result["architecture"] == {"block0": "linear", "block1": "tanh"}
+
+
+def test_a_multi_trial_search_killed_with_sigkill_ends_with_the_uninterrupted_runs_trials(tmp_path, monkeypatch,
+                                                                                          capsys):
+    from benchmarks import faults
+
+    monkeypatch.setattr(sys, "argv", ["faults", "--multi-trial", "enas", "--kills", "2", "--per-chain", "2",
+                                      "--out", str(tmp_path)])
+    monkeypatch.setattr(faults, "SETTINGS", list(faults.SETTINGS))
+    with pytest.raises(SystemExit) as done:
+        faults.main()
+    assert done.value.code == 0, capsys.readouterr().out
+    assert "1 of 1 chains ended as they must" in capsys.readouterr().out
