@@ -93,6 +93,11 @@ def test_early_stopping_ends_poor_children_at_a_rung_and_continues_the_best(tmp_
         assert set(t["rungs"]) == {"1", "2", "4"} and [s for i, s in runs if i == t["id"]] == [0, 1, 2]
     meta = json.loads((tmp_path / "architecture.json").read_text())
     assert meta["architecture"] == max(finished, key=lambda t: t["score"])["architecture"]  # never an early stop's
+    pytest.importorskip("matplotlib")
+    from enas.report import write_report
+
+    assert "each child&#x27;s validation score" in write_report(tmp_path).read_text()
+    assert (tmp_path / "report_trials.png").is_file()
 
 
 def test_inherit_copies_the_parents_weights_where_the_architectures_agree():

@@ -9,7 +9,7 @@ from typing import Dict, List, Optional, Sequence
 from ..predictors.ranking import spearman_rho
 from .runfiles import Run, number
 
-__all__ = ["training_figure", "controller_figure", "policy_figure", "candidates_figure", "spearman"]
+__all__ = ["training_figure", "controller_figure", "policy_figure", "candidates_figure", "trials_figure", "spearman"]
 
 CONTROLLER_CURVES = (("reward", "reward"), ("reward_max", "best reward"), ("baseline", "baseline"))
 
@@ -133,6 +133,35 @@ def candidates_figure(scores: List[float], accuracies: List[float], selected: Li
     ax.set_xlabel(f"shared-weight {score_name}")
     ax.set_ylabel("NAS-Bench-201 CIFAR-10 test accuracy")
     ax.set_title(f"derive's {len(scores)} candidates: Spearman {spearman(scores, accuracies):.2f}", fontsize=10)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def trials_figure(trials: Sequence[Dict]):
+    """A multi-trial search's children in the order they finished: each one's validation score (marked by how
+    it ended) and the best so far among those that trained the whole budget."""
+    import matplotlib.pyplot as plt
+
+    if not trials:
+        return None
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    for status, marker in (("finished", "o"), ("stopped", "v"), ("timed_out", "s"), ("failed", "x")):
+        pts = [(i, t["score"]) for i, t in enumerate(trials) if t["status"] == status]
+        if pts:
+            ax.scatter(*zip(*pts), s=12, marker=marker, label=status.replace("_", " "))
+    full = max(t["epochs"] for t in trials)
+    best, line = -math.inf, []
+    for i, t in enumerate(trials):
+        if t["status"] != "failed" and t["epochs"] == full:
+            best = max(best, t["score"])
+        line.append(best if math.isfinite(best) else None)
+    pts = [(i, b) for i, b in enumerate(line) if b is not None]
+    if pts:
+        ax.plot(*zip(*pts), color="k", lw=1, label="best (whole budget)")
+    ax.set_xlabel("trial (in the order they finished)")
+    ax.set_ylabel("validation score")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

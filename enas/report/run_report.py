@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from ..runs.policy_log import POLICY_FILE, read_policy
-from .figures import candidates_figure, controller_figure, policy_figure, spearman, training_figure
+from .figures import candidates_figure, controller_figure, policy_figure, spearman, training_figure, trials_figure
 from .html import Page
 from .runfiles import Run, number, read_run, space_decisions
 
@@ -113,6 +113,11 @@ def write_run_report(folder) -> Path:
     png = _save(training_figure(run), out / "report_training.png")
     if png:
         figures.append(("Training", png, "loss, accuracy and learning rate per epoch (metrics.csv)"))
+    if (out / "trials.jsonl").is_file():
+        trials = [json.loads(line) for line in (out / "trials.jsonl").read_text().splitlines() if line.strip()]
+        png = _save(trials_figure(trials), out / "report_trials.png")
+        if png:
+            figures.append(("Trials", png, "each child's validation score, in the order they finished (trials.jsonl)"))
     png = _save(controller_figure(run), out / "report_controller.png")
     if png:
         figures.append(("Controller", png, "REINFORCE reward (validation), its moving-average baseline, entropy"))

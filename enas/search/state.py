@@ -64,6 +64,9 @@ def load_search(checkpoint, device: str = "auto") -> SimpleNamespace:
     ``strategy`` and the whole ``search``, rebuilt from the configuration stored in its checkpoint."""
     torch_device = resolve_device(device)
     state = load_checkpoint(checkpoint, torch_device)
+    if state.get("mode") == "multi_trial":
+        raise ValueError(f"{checkpoint} is a multi-trial search: it trained children, not shared weights, and its "
+                         "pick is the run's architecture.json (the trials are in trials.jsonl)")
     if "supernet" not in state:
         raise ValueError(f"{checkpoint} is not a search checkpoint (it holds no supernet)")
     config = structured(state["config"])

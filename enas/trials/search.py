@@ -42,6 +42,7 @@ from ..runs.checkpoint import atomic_write, load_checkpoint, rng_state, save_che
 from ..runs.folder import write_record
 from ..runs.lock import RunLock
 from ..runs.metrics import MetricsLogger
+from ..runs.policy_log import record_policy
 from ..runs.process import import_modules, resolve_device
 from ..search.build import Search, build_search
 from ..search.state import open_run
@@ -311,6 +312,8 @@ class MultiTrialSearch:
             if self.strategy.predictor is not None:
                 stats.update(self.strategy.predictor.refit())
             self._save()
+            if self.out is not None:
+                record_policy(self.out, self.updates - 1, self.strategy)  # the report's heat map, one row an update
             log.info("update %d: %d children trained (%d in all)", self.updates, len(self.trials) - before,
                      len(self.trials))
             if len(self.trials) == before:
