@@ -398,3 +398,17 @@ def test_a_multi_trial_search_killed_with_sigkill_ends_with_the_uninterrupted_ru
         faults.main()
     assert done.value.code == 0, capsys.readouterr().out
     assert "1 of 1 chains ended as they must" in capsys.readouterr().out
+
+
+def test_without_ray_the_trials_run_in_process_and_say_so_in_one_line(tmp_path, monkeypatch, capsys):
+    from enas.trials import engines
+
+    monkeypatch.setattr(engines, "ray_available", lambda: False)
+    monkeypatch.setattr(trials_module, "ray_available", lambda: False)
+    multi_trial_search(compose_config("search", [*TINY, "strategy=random", "multi_trial.trials=2",
+                                                 "multi_trial.engine=auto", "multi_trial.workers=2"], tmp_path))
+    notes = [line for line in capsys.readouterr().out.splitlines() if "Ray is not installed" in line]
+    assert len(notes) == 1 and "pip install 'enas[ray]'" in notes[0] and len(_trials(tmp_path)) == 2
+    with pytest.raises(ValueError, match="multi_trial.engine=ray needs Ray"):
+        multi_trial_search(compose_config("search", [*TINY, "strategy=random", "multi_trial.engine=ray"], tmp_path / "r"))
+    assert not (tmp_path / "r").exists()  # refused before anything was written

@@ -46,7 +46,7 @@ from ..runs.policy_log import record_policy
 from ..runs.process import import_modules, resolve_device
 from ..search.build import Search, build_search
 from ..search.state import open_run
-from .engines import create_engine
+from .engines import create_engine, ray_available
 from .records import TrialsFile
 from .rungs import Rungs
 
@@ -66,6 +66,8 @@ def multi_trial_problems(cfg) -> Iterable[str]:
     for key in ("preferred.pool", "zero_cost_warmup.steps", "few_shot.split", "few_shot.split_first"):
         if OmegaConf.select(cfg, key):
             yield f"{key} shapes how shared weights train; mode=multi_trial trains every child on its own: drop it"
+    if cfg.multi_trial.engine == "ray" and not ray_available():
+        yield "multi_trial.engine=ray needs Ray: pip install 'enas[ray]' (or multi_trial.engine=auto runs in-process)"
     if cfg.multi_trial.inherit and cfg.strategy != "evolution":
         yield "multi_trial.inherit needs strategy=evolution: only a mutated child has a parent to inherit from"
 
