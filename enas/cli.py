@@ -3,6 +3,7 @@
     enas-search [overrides]                python -m enas search [overrides]
     enas-train architecture=...            python -m enas train architecture=...
     enas-derive checkpoint=...             python -m enas derive checkpoint=...
+    enas-export run=...                    python -m enas export run=...
     enas-report <run or multirun folder>   python -m enas report <folder>
 
 Configs come from the repository's ``conf/`` (shipped inside an installed package as ``enas/conf``); what the
@@ -34,6 +35,7 @@ from .report.auto import write_report_after_run
 from .runs.process import prepare_process
 from .search import derive_checkpoint, retrain, search
 from .runs.folder import resolve_resume
+from .search.export import export
 from .search.objective import objective_value
 from .search.retrain import searched_space
 from .search.state import resume_config
@@ -237,6 +239,14 @@ def train_main(cfg: DictConfig) -> float:
     if result.get("out_dir"):
         write_report_after_run(result["out_dir"])
     return float(result.get("test_score", result.get("test_acc", float("nan"))))
+
+
+@command_line("export")
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="export")
+@input_errors_in_one_line("enas-export")
+def export_main(cfg: DictConfig) -> None:
+    prepare_process(cfg)
+    export(cfg)
 
 
 @command_line("derive")

@@ -5,8 +5,8 @@ What a fenced block's info string means here:
 * ```` ```python ````: executed, in a fresh namespace, in the document's working folder (a temporary folder
   shared by the document's blocks, in order, and on ``sys.path`` as a script's folder is);
 * ```` ```<lang> file=NAME ````: written to ``NAME`` in that folder: a file the text asks the reader to create;
-* ```` ```bash ````: every command is checked without running anything: ``enas-search``, ``enas-train`` and
-  ``enas-derive`` (also as ``python -m enas.*`` or under ``torchrun``) compose their configuration through the
+* ```` ```bash ````: every command is checked without running anything: ``enas-search``, ``enas-train``,
+  ``enas-derive`` and ``enas-export`` (also as ``python -m enas.*`` or under ``torchrun``) compose their configuration through the
   real entry point (Hydra's ``--cfg job``: unknown keys, wrong types, missing config files fail); ``enas-report``
   and ``python -m benchmarks.*`` parse their arguments with their own parsers and stop there; ``make`` targets
   must exist. Sweep syntax is reduced to its first value, and ``hydra/...`` plugins are left out;
@@ -40,8 +40,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
-ENAS_COMMANDS = ("search", "train", "derive", "report")  # python -m enas <command>: the console scripts
-HYDRA_COMMANDS = ("enas-search", "enas-train", "enas-derive")
+ENAS_COMMANDS = ("search", "train", "derive", "export", "report")  # python -m enas <command>: the console scripts
+HYDRA_COMMANDS = ("enas-search", "enas-train", "enas-derive", "enas-export")
 IMAGES = "/path/to/images"
 
 

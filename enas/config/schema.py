@@ -21,7 +21,7 @@ __all__ = ["SCHEDULES", "OPTIMIZERS", "AMP_MODES", "SHARED_SAMPLING", "CONTROLLE
            "ProxyConfig", "PredictorConfig", "PreferredConfig", "ZeroCostWarmupConfig", "FewShotConfig", "MultiTrialConfig",
            "ConstraintConfig", "ControllerConfig", "DeriveConfig",
            "ImageFolderDataConfig", "CustomDataConfig", "EvolutionConfig", "DifferentiableConfig",
-           "ImageDataConfig", "TextDataConfig", "SearchConfig", "TrainConfig", "DeriveRunConfig",
+           "ImageDataConfig", "TextDataConfig", "SearchConfig", "TrainConfig", "DeriveRunConfig", "ExportConfig",
            "register_configs", "structured"]
 
 
@@ -347,6 +347,23 @@ class DeriveRunConfig:
     imports: List[str] = field(default_factory=list)
 
 
+@dataclass
+class ExportConfig:
+    """``enas-export``: the retrained child of an ``enas-train`` run (``run``), or a fresh child of an architecture file."""
+    run: Optional[str] = None     # an enas-train run folder or checkpoint: the trained child
+    architecture: Optional[str] = None  # or an architecture.json: a freshly initialised child, at the searched size
+    formats: List[str] = field(default_factory=lambda: ["onnx", "torchscript"])
+    batch_size: int = 2           # the example batch the files are checked on
+    image_size: int = 32          # image spaces: the example's height and width
+    channels: int = 3
+    bptt: int = 8                 # the recurrent cell: the example's sequence length
+    tolerance: float = 1e-4       # largest absolute difference from the PyTorch child a file may show
+    output_dir: Optional[str] = None
+    task_name: str = "export"
+    tune_malloc: bool = True
+    imports: List[str] = field(default_factory=list)
+
+
 def register_configs() -> None:
     # ${pid:} in the run folder's name: two runs started in the same second get two folders.
     if not OmegaConf.has_resolver("pid"):
@@ -355,6 +372,7 @@ def register_configs() -> None:
     cs.store(name="search_schema", node=SearchConfig)
     cs.store(name="train_schema", node=TrainConfig)
     cs.store(name="derive_schema", node=DeriveRunConfig)
+    cs.store(name="export_schema", node=ExportConfig)
     cs.store(group="data", name="image_schema", node=ImageDataConfig)
     cs.store(group="data", name="text_schema", node=TextDataConfig)
     cs.store(group="data", name="image_folder_schema", node=ImageFolderDataConfig)
