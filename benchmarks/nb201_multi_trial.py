@@ -2,7 +2,8 @@
 
 Each row is one ``enas-search experiment=nb201_multi_trial`` run (regularized evolution; every child trained 4
 epochs at C=8, N=1 on 10k images of the benchmark's split, ``--minutes`` of search), its pick looked up in the
-benchmark table. Variants: ``evolution`` as shipped, ``asha`` (early stopping: rungs at 1 and 3 epochs, eta 3),
+benchmark table. Variants: ``evolution`` as shipped, ``random`` (uniform children: the same ones in the same order with any number
+of workers, so the rows of a throughput comparison train identical work), ``asha`` (early stopping: rungs at 1 and 3 epochs, eta 3),
 ``inherit`` (a mutated child starts from its parent's trained weights), ``asha_inherit``. Every variant runs
 with each ``--workers`` count (one thread per worker), and ``--two-threads`` adds one worker with both threads:
 the rows of one invocation run one after another on the same machine, so their trials per hour compare.
@@ -34,6 +35,7 @@ from ._common import add_nb201_argument, cells_summary, nb201_table
 
 VARIANTS = {
     "evolution": [],
+    "random": ["strategy=random"],  # the same children in the same order whatever the workers: for throughput
     "asha": ["multi_trial.rung_epochs=1", "multi_trial.eta=3"],
     "inherit": ["multi_trial.inherit=true"],
     "asha_inherit": ["multi_trial.rung_epochs=1", "multi_trial.eta=3", "multi_trial.inherit=true"],
