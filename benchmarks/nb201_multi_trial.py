@@ -2,9 +2,10 @@
 
 Each row is one ``enas-search experiment=nb201_multi_trial`` run (regularized evolution; every child trained 4
 epochs at C=8, N=1 on 10k images of the benchmark's split, ``--minutes`` of search), its pick looked up in the
-benchmark table. Variants: ``evolution`` as shipped, ``random`` (uniform children: the same ones in the same order with any number
-of workers, so the rows of a throughput comparison train identical work), ``asha`` (early stopping: rungs at 1 and 3 epochs, eta 3),
-``inherit`` (a mutated child starts from its parent's trained weights), ``asha_inherit``. Every variant runs
+benchmark table. Variants: ``evolution`` as shipped; ``random`` (uniform children: the same ones in the same
+order with any number of workers, so the rows of a throughput comparison train identical work); ``asha`` (early
+stopping: rungs at 1 and 3 epochs, eta 3); ``inherit`` (a mutated child starts from its parent's trained weights);
+``asha_inherit``. Every variant runs
 with each ``--workers`` count (one thread per worker), and ``--two-threads`` adds one worker with both threads:
 the rows of one invocation run one after another on the same machine, so their trials per hour compare.
 
@@ -15,8 +16,10 @@ the rows of one invocation run one after another on the same machine, so their t
     python -m benchmarks.nb201_multi_trial --nb201 $NB201_DIR --report outputs/mt/rea
 
 Remaining arguments are Hydra overrides for every run. ``--report`` trains nothing: it tabulates the runs
-under the given folders. Columns: trials trained (finished / stopped early), trials per hour, mean epochs a
-child trained, the pick's CIFAR-10 test accuracy with its top-% of the space, CIFAR-100 and ImageNet16-120.
+under the given folders. Columns: trials trained (finished / stopped early / started from inherited weights),
+trials per hour, mean epochs a child trained, the mean validation accuracy (%) of the evolved children (those with
+a parent) that trained the whole budget, the pick's CIFAR-10 test accuracy with its top-% of the space, CIFAR-100
+and ImageNet16-120.
 """
 from __future__ import annotations
 
@@ -62,31 +65,34 @@ def run(args, variant: str, workers: int, threads: int, seed: int, extra: List[s
 def row(folder: Path, table) -> Dict:
     meta = json.loads((folder / "architecture.json").read_text())
     config = OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
+    settings = config["multi_trial"]
     trials = [json.loads(line) for line in (folder / "trials.jsonl").read_text().splitlines()]
     described = table.describe(meta["architecture"])
+    evolved = [t["score"] for t in trials if t["parent"] is not None and t["epochs"] == settings["epochs"]]
     minutes = meta["minutes"]
-    settings = config["multi_trial"]
     return {"run": folder.name, "workers": settings["workers"], "threads": settings["threads"],
             "trials": len(trials), "finished": sum(t["status"] == "finished" for t in trials),
             "stopped": sum(t["status"] == "stopped" for t in trials), "per_hour": len(trials) / minutes * 60,
             "epochs": statistics.mean(t["epochs"] for t in trials), "minutes": minutes,
             "inherited": sum(t.get("inherited", 0) > 0 for t in trials),
+            "evolved": 100 * statistics.mean(evolved) if evolved else float("nan"),
             "acc": described["cifar10_test_acc"], "top": described["top_percent"],
             "c100": described["cifar100_test_acc"], "in16": described["imagenet16_120_test_acc"], "cell": described}
 
 
 def show(rows: List[Dict]) -> None:
     head = (f"{'run':34} {'w':>2} {'t':>2} {'trials':>6} {'full':>5} {'stop':>5} {'inh':>4} {'per h':>6} "
-            f"{'ep/child':>8} {'min':>5} {'C-10':>6} {'top%':>6} {'C-100':>6} {'IN16':>6}")
+            f"{'ep/child':>8} {'evo val':>7} {'min':>5} {'C-10':>6} {'top%':>6} {'C-100':>6} {'IN16':>6}")
     print(head)
     for r in rows:
         print(f"{r['run']:34} {r['workers']:>2} {r['threads']:>2} {r['trials']:>6} {r['finished']:>5} {r['stopped']:>5} "
-              f"{r['inherited']:>4} {r['per_hour']:>6.1f} {r['epochs']:>8.2f} {r['minutes']:>5.1f} {r['acc']:>6.2f} "
-              f"{r['top']:>6.2f} {r['c100']:>6.2f} {r['in16']:>6.2f}")
+              f"{r['inherited']:>4} {r['per_hour']:>6.1f} {r['epochs']:>8.2f} {r['evolved']:>7.2f} {r['minutes']:>5.1f} "
+              f"{r['acc']:>6.2f} {r['top']:>6.2f} {r['c100']:>6.2f} {r['in16']:>6.2f}")
     groups: Dict[str, List[Dict]] = {}
     for r in rows:
         groups.setdefault(r["run"].rsplit("_s", 1)[0], []).append(r)
-    print("\nper variant (CIFAR-10 test accuracy of the pick over seeds; CIFAR-100 and ImageNet16-120 of the same cells):")
+    print("\nper variant (CIFAR-10 test accuracy of the pick over seeds; CIFAR-100 and ImageNet16-120 of the same "
+          "cells):")
     for name, members in groups.items():
         print(f"  {name:24} {cells_summary([m['cell'] for m in members], [TOP5] * len(members))}  "
               f"{statistics.mean(m['per_hour'] for m in members):6.1f} trials/h  "
