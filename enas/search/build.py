@@ -31,7 +31,7 @@ from .signals import proxies_needed
 from .training import make_optimizer, make_scheduler
 
 __all__ = ["Search", "build_search", "build_supernet", "build_few_shot", "build_constraint", "build_zero_cost",
-           "build_predictor", "build_short_train", "to_memory_format"]
+           "build_predictor", "build_short_train", "to_memory_format", "trainer_settings"]
 
 
 @dataclass
@@ -185,7 +185,8 @@ def build_predictor(cfg, model: nn.Module, zero_cost: Callable[[List[str]], Opti
     return PerformancePredictor(surrogate, zero_cost(list(spec.features)), spec.min_points)
 
 
-def _trainer_settings(trainer) -> TrainerConfig:
+def trainer_settings(trainer) -> TrainerConfig:
+    """A trainer node as the `TrainerConfig` dataclass (what ``dataclasses.replace`` needs)."""
     if isinstance(trainer, TrainerConfig):
         return trainer
     return TrainerConfig(**OmegaConf.to_container(trainer, resolve=True))
@@ -199,7 +200,7 @@ def build_short_train(search: Search, settings) -> Optional[SuccessiveHalving]:
     spec, task = settings.short_train, search.task
     steps = max(1, spec.train_subset // task.batch_size) if spec.train_subset else None
     overrides = dict(spec.space)
-    return SuccessiveHalving(lambda: search.network(overrides), task, _trainer_settings(search.cfg.trainer),
+    return SuccessiveHalving(lambda: search.network(overrides), task, trainer_settings(search.cfg.trainer),
                              spec.finalists, spec.epochs, spec.eta, spec.lr, steps, int(search.cfg.seed), search.device)
 
 

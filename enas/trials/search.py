@@ -37,14 +37,15 @@ from omegaconf import OmegaConf
 
 from supernet import architecture_key
 
-from ..config import TrainerConfig, validate_values
+from ..config import validate_values
 from ..runs.checkpoint import atomic_write, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ..runs.folder import write_record
+from ..runs.console import Progress
 from ..runs.lock import RunLock
 from ..runs.metrics import MetricsLogger
 from ..runs.policy_log import record_policy
 from ..runs.process import import_modules, resolve_device
-from ..search.build import Search, build_search
+from ..search.build import Search, build_search, trainer_settings
 from ..search.state import open_run
 from .engines import create_engine, ray_available
 from .records import TrialsFile
@@ -98,11 +99,6 @@ class _Batch:
 
     def many(self, archs) -> List[float]:
         return self.search.train_batch(archs)
-
-
-class _Quiet:
-    def tick(self, stats) -> None:
-        pass
 
 
 class MultiTrialSearch:
@@ -281,7 +277,7 @@ class MultiTrialSearch:
         self.began = began or time.time()
         if self.out is not None:
             write_record(self.out, self.cfg)
-        runner = {"task": self.s.task, "network": self.s.network, "trainer": _trainer(self.cfg.trainer),
+        runner = {"task": self.s.task, "network": self.s.network, "trainer": trainer_settings(self.cfg.trainer),
                   "epochs": self.settings.epochs, "seed": int(self.cfg.seed), "time_limit": self.settings.time_limit,
                   "imports": list(self.cfg.imports), "device": self.s.device}
         self.engine = create_engine(self.settings, runner, self.s.device)
@@ -309,7 +305,7 @@ class MultiTrialSearch:
         reward = _Batch(self)
         while self.open:
             before = len(self.trials)
-            stats = self.strategy.learn(reward, 1, _Quiet())
+            stats = self.strategy.learn(reward, 1, Progress(1, False))
             self.updates += 1
             if self.strategy.predictor is not None:
                 stats.update(self.strategy.predictor.refit())
@@ -367,8 +363,4 @@ class MultiTrialSearch:
     def _requeue_live(self) -> None:
         for trial in sorted(self.live):
             self.queue.append(self._first_job(trial))
-
-
-def _trainer(node) -> TrainerConfig:
-    return node if isinstance(node, TrainerConfig) else TrainerConfig(**OmegaConf.to_container(node, resolve=True))
 
