@@ -54,6 +54,16 @@ def compose(name: str, overrides: Sequence[str], cifar: Optional[str] = None, nb
         return hydra_compose(config_name=name, overrides=[*overrides, *paths])
 
 
+def write_json(path, record: Dict) -> Dict:
+    """``record`` with the git commit, as JSON at ``path`` (folders made); says where, returns the record."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    record = {**record, "commit": git_commit()}
+    out.write_text(json.dumps(record, indent=1, default=str))
+    print(f"written to {out}")
+    return record
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -144,7 +154,7 @@ def run_budget(run_dir: Path) -> Optional[Constraint]:
     """The run's own budget over the searched supernet (None without one)."""
     cfg = run_config(run_dir)
     limit = cfg.get("constraint", {}) or {}
-    if limit.get("max_params") is None and limit.get("max_flops") is None:
+    if all(limit.get(k) is None for k in ("max_params", "max_flops", "max_latency_ms")):
         return None
     space = OmegaConf.to_container(cfg.space, resolve=True)
     model = supernet.create_space(space.pop("name"), **space)
@@ -153,7 +163,13 @@ def run_budget(run_dir: Path) -> Optional[Constraint]:
         import torch
 
         example = torch.zeros(1, 3, 32, 32)
-    return Constraint(model, limit.get("max_params"), limit.get("max_flops"), example)
+    latency = None
+    if limit.get("max_latency_ms") is not None:  # the run's own predictions: the numbers its budget was set in
+        from enas.search.latency import TABLE_FILE, LatencyTable
+
+        latency = LatencyTable.load(run_dir / TABLE_FILE, model)
+    return Constraint(model, limit.get("max_params"), limit.get("max_flops"), example, limit.get("max_latency_ms"),
+                      latency)
 
 
 def finite(value) -> float:

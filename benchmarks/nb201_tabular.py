@@ -44,7 +44,6 @@ nearly all of it; evolution and random take under a second); PPO about 2 minutes
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 from pathlib import Path
@@ -54,7 +53,7 @@ import numpy as np
 import torch
 
 import supernet
-from benchmarks._common import git_commit, load_scores
+from benchmarks._common import load_scores, write_json
 from enas.config import ControllerConfig
 from enas.policies import PolicyUpdate, create_controller
 from enas.report.benchmark import NB201Table, find_nb201_csv
@@ -70,17 +69,18 @@ class TabularNB201:
     """The table as arrays: row ``i`` is the cell whose six edges' op indices spell ``i`` in base 5, so a
     batch of cells is looked up with one gather."""
 
-    def __init__(self, table: NB201Table, fitness: str):
+    def __init__(self, table: NB201Table, fitness: str, test: str = TEST):
         self.decisions = supernet.decisions(supernet.create_space("nb201", C=1, N=1))
         first = next(iter(table.rows.values()))
-        if fitness not in first:
-            raise KeyError(f"{table.path} has no column {fitness!r}; columns: {', '.join(first)}")
+        for column in (fitness, test):
+            if column not in first:
+                raise KeyError(f"{table.path} has no column {column!r}; columns: {', '.join(first)}")
         size = supernet.count_architectures(self.decisions)
         self.fitness, self.test = np.full(size, np.nan), np.full(size, np.nan)
         self.arch_index = np.zeros(size, dtype=np.int64)  # the benchmark's own index of each cell
         for arch_str, row in table.rows.items():
             code = self.code(supernet.from_nb201_string(arch_str))
-            self.fitness[code], self.test[code], self.arch_index[code] = row[fitness], row[TEST], row["arch_index"]
+            self.fitness[code], self.test[code], self.arch_index[code] = row[fitness], row[test], row["arch_index"]
         if np.isnan(self.fitness).any():
             raise ValueError(f"{table.path} does not cover all {size} cells")
         self.top1 = np.quantile(self.test, 0.99)  # top 1% of the space by test accuracy
@@ -138,8 +138,10 @@ def policy_runner(kind: str, algorithm: str, warm: bool = False) -> Callable:
             queried.append(bench.code(arch))
             return bench.fitness[queried[-1]] / 100
 
+        limit = getattr(args, "constraint", None)  # a budget (benchmarks.latency): the samples that fit, as the search
+        propose = None if limit is None else lambda n: limit.sample(lambda k: update.controller.sample_many(k).archs, n)
         while len(queried) < budget:
-            update.step(reward)
+            update.step(reward, propose)
         return np.asarray(queried[:budget])
 
     return run
@@ -147,7 +149,8 @@ def policy_runner(kind: str, algorithm: str, warm: bool = False) -> Callable:
 
 def run_evolution(bench: TabularNB201, seed: int, budget: int, args, warm: bool = False) -> np.ndarray:
     evo = RegularizedEvolution(bench.decisions, seed=seed, population=args.population, sample=args.sample,
-                               mutation_rate=args.mutation_rate, crossover=args.crossover)
+                               mutation_rate=args.mutation_rate, crossover=args.crossover,
+                               constraint=getattr(args, "constraint", None))
     queried: List[int] = []
 
     def fitness(arch: Dict) -> float:
@@ -241,14 +244,9 @@ def main(argv=None) -> Dict:
                         for b in args.budgets)
         print(f"{name:<13}{cells}{r['budgets'][budget]['top1_share']:>13.0%}{r['seconds']:>9.1f}   "
               f"{ANCHORS.get(name, '')}")
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    config = {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "score_rows"}
-    record = {"config": config, "commit": git_commit(), "table": str(csv_path), "top1_threshold": bench.top1,
-              "seeds": list(seeds), "results": results}
-    out.write_text(json.dumps(record, indent=1))
-    print(f"written to {out}")
-    return record
+    config = {k: v for k, v in vars(args).items() if k != "score_rows"}
+    return write_json(args.out, {"config": config, "table": str(csv_path), "top1_threshold": bench.top1,
+                                 "seeds": list(seeds), "results": results})
 
 
 if __name__ == "__main__":

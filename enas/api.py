@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from torch import nn
 
 from .config import (ConstraintConfig, ControllerConfig, DeriveConfig, DifferentiableConfig, EvolutionConfig,
-                     MultiTrialConfig, PredictorConfig, SearchConfig, TrainerConfig, validate_values)
+                     LatencyConfig, MultiTrialConfig, PredictorConfig, SearchConfig, TrainerConfig, validate_values)
 from .runs.checkpoint import load_checkpoint
 from .runs.lock import RunLock
 from .search import build_search, run_search
@@ -66,13 +66,15 @@ def search_model(model: nn.Module, task: Task, epochs: Optional[int] = None, str
                  evolution: Union[EvolutionConfig, Dict, None] = None,
                  darts: Union[DifferentiableConfig, Dict, None] = None,
                  multi_trial: Union[MultiTrialConfig, Dict, None] = None,
+                 latency: Union[LatencyConfig, Dict, None] = None,
                  output_dir: Union[str, Path, None] = None, resume: bool = False, overwrite: bool = False) -> Dict:
     """Search ``model`` on ``task``; returns ``{"architecture", "score", "history", "strategy", "candidates", ...}``
     (and ``out_dir`` with ``output_dir``).
 
     ``epochs`` overrides ``trainer``'s own when given; ``epochs=0`` with ``strategy="random"`` and a zero-cost
     ``derive_settings["select"]`` is a training-free search over uniform candidates. ``constraint`` bounds
-    the child (``max_params``; ``max_flops`` needs ``example_input``, one input with its batch dimension);
+    the child (``max_params``; ``max_flops`` needs ``example_input``, one input with its batch dimension;
+    ``max_latency_ms`` too, on which ``latency``, fields of `enas.config.LatencyConfig`, times the children);
     ``predictor`` (fields of `enas.config.PredictorConfig`) turns on the learned predictor; ``evolution``
     and ``darts`` configure ``strategy="evolution"``, ``"darts"`` and ``"gdas"`` (which need
     ``SimpleTask(..., valid_data=...)``). Zero-cost signals are computed on ``proxy_batches`` (default: the
@@ -84,7 +86,8 @@ def search_model(model: nn.Module, task: Task, epochs: Optional[int] = None, str
     """
     cfg = _config(strategy, seed, show_progress, epochs, {
         "trainer": trainer, "controller": controller, "derive": derive_settings, "constraint": constraint,
-        "predictor": predictor, "evolution": evolution, "darts": darts, "multi_trial": multi_trial})
+        "predictor": predictor, "evolution": evolution, "darts": darts, "multi_trial": multi_trial,
+        "latency": latency})
     if multi_trial is not None:
         cfg.mode = "multi_trial"
         validate_values(cfg, list(multi_trial_problems(cfg)))
@@ -100,7 +103,7 @@ def search_model(model: nn.Module, task: Task, epochs: Optional[int] = None, str
         refuse_a_used_folder(out, overwrite)
     began = time.time()
     built = build_search(cfg, device, model=model, task=task, network=network, batches=proxy_batches,
-                         example=example_input)
+                         example=example_input, run_folder=out if resume else None)
     run = (lambda o, st: MultiTrialSearch(built, o, st).run(began)) if multi_trial is not None else \
         (lambda o, st: run_search(built, o, st, began))
     if out is None:

@@ -7,8 +7,8 @@ What a fenced block's info string means here:
 * ```` ```<lang> file=NAME ````: written to ``NAME`` in that folder: a file the text asks the reader to create;
 * ```` ```bash ````: every command is checked without running anything: ``enas-search``, ``enas-train``,
   ``enas-derive`` and ``enas-export`` (also as ``python -m enas.*`` or under ``torchrun``) compose their configuration through the
-  real entry point (Hydra's ``--cfg job``: unknown keys, wrong types, missing config files fail); ``enas-report``
-  and ``python -m benchmarks.*`` parse their arguments with their own parsers and stop there; ``make`` targets
+  real entry point (Hydra's ``--cfg job``: unknown keys, wrong types, missing config files fail); ``enas-report``,
+  ``enas-archive`` and ``python -m benchmarks.*`` parse their arguments with their own parsers and stop there; ``make`` targets
   must exist. Sweep syntax is reduced to its first value, and ``hydra/...`` plugins are left out;
 * ```` ```bash run ````: the same commands also run, in order, at tiny size (``debug=cpu_tiny``-style overrides
   appended, one unique run folder each); ``$RUN`` is the folder of the latest search run of the document,
@@ -201,7 +201,7 @@ def run_main(command: str, args: List[str], workdir: Path) -> str:
         _clear_hydra()
         try:
             result = main()
-            if command == "enas-report":
+            if command not in HYDRA_COMMANDS:  # enas-report, enas-archive: argparse programs return their status
                 code = result
         except SystemExit as stop:
             code = stop.code
@@ -358,7 +358,7 @@ def check_command(words: List[str], session: Session) -> None:
     if kind == "enas" and name in HYDRA_COMMANDS:
         printed = run_main(name, [*single_run_overrides(args), "--cfg", "job"], session.workdir)
         check_values(printed)
-    elif kind == "enas":  # enas-report
+    elif kind == "enas":  # enas-report, enas-archive
         parse_with_own_parser(load_entry_point(name), [name, *args], session.workdir)
     elif kind == "benchmark":
         sys.path.insert(0, str(ROOT))  # `python -m` from the checkout's root

@@ -94,6 +94,11 @@ def test_early_stopping_ends_poor_children_at_a_rung_and_continues_the_best(tmp_
         assert set(t["rungs"]) == {"1", "2", "4"} and [s for i, s in runs if i == t["id"]] == [0, 1, 2]
     meta = json.loads((tmp_path / "architecture.json").read_text())
     assert meta["architecture"] == max(finished, key=lambda t: t["score"])["architecture"]  # never an early stop's
+    # the archive holds every rung's score once, at the epochs it was reached (what compares with what)
+    archive = [json.loads(line) for line in (tmp_path / "archive.jsonl").read_text().splitlines()]
+    assert sorted((a["signals"]["trial"], a["epoch"], a["score"]) for a in archive) == \
+        sorted((t["id"], int(e), s) for t in trials for e, s in t["rungs"].items())
+    assert {a["source"] for a in archive} == {"trial"}
     pytest.importorskip("matplotlib")
     from enas.report import write_report
 

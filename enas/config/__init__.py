@@ -2,7 +2,7 @@
 from .checks import RESUME_MAY_CHANGE, check_config, config_differences, validate_values
 from .methods import ENGINES, MultiTrialConfig
 from .schema import (MODES, ALGORITHMS, AMP_MODES, CONTROLLER_KINDS, DATA_SOURCES, DATA_SPLITS, OBJECTIVES, OPTIMIZERS,
-                     REGULARISERS, REWARDS, SCHEDULES, SHARED_SAMPLING, ConstraintConfig, ControllerConfig,
+                     REGULARISERS, REWARDS, SCHEDULES, SHARED_SAMPLING, ConstraintConfig, ControllerConfig, LatencyConfig,
                      CustomDataConfig, DeriveConfig, DeriveRunConfig, ExportConfig, DifferentiableConfig, EvolutionConfig, FewShotConfig,
                      ImageDataConfig, ImageFolderDataConfig, PredictorConfig, PreferredConfig, ProxyConfig, SearchConfig,
                      ShortTrainConfig, TextDataConfig, TrainConfig, TrainerConfig, ZeroCostWarmupConfig, register_configs,
@@ -10,7 +10,7 @@ from .schema import (MODES, ALGORITHMS, AMP_MODES, CONTROLLER_KINDS, DATA_SOURCE
 
 __all__ = ["ENGINES", "MODES", "MultiTrialConfig", "RESUME_MAY_CHANGE", "check_config", "config_differences", "validate_values", "ALGORITHMS", "AMP_MODES",
            "CONTROLLER_KINDS", "DATA_SOURCES", "DATA_SPLITS", "OBJECTIVES", "OPTIMIZERS", "REGULARISERS", "REWARDS",
-           "SCHEDULES", "SHARED_SAMPLING", "ConstraintConfig", "ControllerConfig", "CustomDataConfig", "DeriveConfig",
+           "SCHEDULES", "SHARED_SAMPLING", "ConstraintConfig", "ControllerConfig", "LatencyConfig", "CustomDataConfig", "DeriveConfig",
            "DeriveRunConfig", "ExportConfig", "DifferentiableConfig", "EvolutionConfig", "FewShotConfig", "ImageDataConfig", "ImageFolderDataConfig",
            "PredictorConfig", "PreferredConfig", "ProxyConfig", "ZeroCostWarmupConfig", "SearchConfig", "ShortTrainConfig", "TextDataConfig", "TrainConfig",
            "TrainerConfig", "register_configs", "structured"]

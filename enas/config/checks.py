@@ -95,6 +95,11 @@ RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "multi_trial.workers": _at_least(0), "multi_trial.threads": _at_least(0), "multi_trial.retries": _at_least(0),
     "mode": _one_of(*MODES),
     "constraint.max_params": _optional(_positive()), "constraint.max_flops": _optional(_positive()),
+    "constraint.max_latency_ms": _optional(_positive()),
+    "latency.batch_size": _at_least(1), "latency.repeats": _at_least(1), "latency.warmup": _at_least(0),
+    "latency.calibration": _at_least(1), "latency.check": _at_least(0), "latency.target_ms": _optional(_positive()),
+    # MnasNet's w is negative: a positive one would reward slower children
+    "latency.weight": ((lambda v: v <= 0 and math.isfinite(v)), "<= 0"),
     "keep_every": _at_least(0),
 }
 
@@ -152,6 +157,13 @@ def _relations(cfg) -> Iterable[str]:
     if get("preferred.pool") and get("preferred.keep") and get("preferred.keep") > get("preferred.pool"):
         yield (f"preferred.keep={get('preferred.keep')} must be at most preferred.pool={get('preferred.pool')} "
                "(it keeps the best of the pool)")
+    if get("latency.target_ms") is not None and get("strategy") in ("random", "darts", "gdas"):
+        yield (f"latency.target_ms (the soft latency reward) needs a strategy that learns from rewards: "
+               f"strategy={get('strategy')} has none; use constraint.max_latency_ms (a hard budget)")
+    if get("latency.table") and get("latency.target_ms") is None and get("constraint.max_latency_ms") is None \
+            and not get("latency.report"):
+        yield (f"latency.table={get('latency.table')} is given but nothing uses latency: set "
+               "constraint.max_latency_ms, latency.target_ms or latency.report=true")
     if get("predictor.evaluate") is not None and get("predictor.pool") is not None \
             and get("predictor.evaluate") > get("predictor.pool"):
         yield f"predictor.evaluate={get('predictor.evaluate')} must be at most predictor.pool={get('predictor.pool')}"

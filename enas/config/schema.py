@@ -19,7 +19,7 @@ from .methods import FewShotConfig, MultiTrialConfig, PreferredConfig, ZeroCostW
 __all__ = ["SCHEDULES", "OPTIMIZERS", "AMP_MODES", "SHARED_SAMPLING", "CONTROLLER_KINDS", "ALGORITHMS", "REWARDS",
            "REGULARISERS", "DATA_SPLITS", "DATA_SOURCES", "OBJECTIVES", "MODES", "TrainerConfig", "ShortTrainConfig",
            "ProxyConfig", "PredictorConfig", "PreferredConfig", "ZeroCostWarmupConfig", "FewShotConfig", "MultiTrialConfig",
-           "ConstraintConfig", "ControllerConfig", "DeriveConfig",
+           "ConstraintConfig", "LatencyConfig", "ControllerConfig", "DeriveConfig",
            "ImageFolderDataConfig", "CustomDataConfig", "EvolutionConfig", "DifferentiableConfig",
            "ImageDataConfig", "TextDataConfig", "SearchConfig", "TrainConfig", "DeriveRunConfig", "ExportConfig",
            "register_configs", "structured"]
@@ -110,6 +110,10 @@ class ControllerConfig:
     ppo_clip: float = 0.2         # ppo: clip epsilon of the probability ratio (the paper's and tianshou's 0.2)
     ppo_epochs: int = 4           # ppo: passes over each batch of num_aggregate samples
     ppo_minibatch: Optional[int] = None  # ppo: samples per gradient step; null: the whole batch
+    warm_start: List[str] = field(default_factory=list)  # run folders or archive files of this space: before
+                                  # the search, the policy learns to propose their best (enas/search/warm_start.py)
+    warm_start_top: int = 20      # how many of the archives' best the policy imitates
+    warm_start_steps: int = 100   # Adam steps of that imitation (maximum likelihood), at controller.lr
 
 
 @dataclass
@@ -167,6 +171,8 @@ class PredictorConfig:
     evaluate: int = 5             # strategy=predictor: of which evaluated with the shared weights
     kappa: float = 0.5            # strategy=predictor: exploration (mean + kappa * ensemble spread)
     elite: int = 10               # strategy=predictor: best evaluated architectures that are mutated
+    warm_start: List[str] = field(default_factory=list)  # run folders or archive files of this space: their
+                                  # scores, as ranks, are learned before the search (other data allowed)
 
 
 @dataclass
@@ -183,6 +189,8 @@ class EvolutionConfig:
     crossover: float = 0.0        # probability a child is the uniform crossover of two tournament winners
                                   # (SPOS: 0.5; Real et al.: none)
     rescore: bool = True          # re-evaluate the population each phase: its fitness came from older weights
+    warm_start: List[str] = field(default_factory=list)  # run folders or archive files of this space: the
+                                  # initial population is their best, evaluated here, instead of random
 
 
 @dataclass
@@ -211,6 +219,25 @@ class ConstraintConfig:
 
     max_params: Optional[float] = None
     max_flops: Optional[float] = None   # multiply-accumulates per input example
+    max_latency_ms: Optional[float] = None  # the standalone child's forward pass on the search's device, as the
+                                  # latency table predicts it (batch of latency.batch_size)
+
+
+@dataclass
+class LatencyConfig:
+    """The child's latency on the device the search runs on (enas/search/latency.py, docs/latency.md): a
+    per-op lookup table, built at the start of a search that needs it (constraint.max_latency_ms,
+    target_ms or report) and saved in the run folder as latency_table.json."""
+
+    batch_size: int = 1           # the batch a forward pass is timed on
+    repeats: int = 30             # timed forward passes per measurement (their median)
+    warmup: int = 5               # untimed passes before them (caches, allocator, cuDNN's algorithm choice)
+    calibration: int = 10         # children measured whole to calibrate the sum of the ops against
+    check: int = 10               # children measured whole after that to report the table's error (0: none)
+    table: Optional[str] = None   # a saved latency_table.json to reuse (refused unless measured in this setting)
+    report: bool = False          # build the table only to report latencies (derive_candidates.csv, the pick)
+    target_ms: Optional[float] = None  # MnasNet's soft reward: reward x (latency / target_ms) ** weight
+    weight: float = -0.07         # MnasNet's w (Tan et al. 2019: alpha = beta = -0.07)
 
 
 @dataclass
@@ -292,6 +319,7 @@ class SearchConfig:
     proxies: ProxyConfig = field(default_factory=ProxyConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
     constraint: ConstraintConfig = field(default_factory=ConstraintConfig)
+    latency: LatencyConfig = field(default_factory=LatencyConfig)
     preferred: PreferredConfig = field(default_factory=PreferredConfig)
     zero_cost_warmup: ZeroCostWarmupConfig = field(default_factory=ZeroCostWarmupConfig)
     few_shot: FewShotConfig = field(default_factory=FewShotConfig)

@@ -32,13 +32,24 @@ class PerformancePredictor:
         return len(self.surrogate)
 
     @property
+    def known(self) -> int:
+        """Points it learns from: observed here, and from earlier searches (a warm start's prior)."""
+        return len(self.surrogate) + len(self.surrogate.prior)
+
+    @property
     def ready(self) -> bool:
-        return self.surrogate.fitted and len(self.surrogate) >= self.min_points
+        return self.surrogate.fitted and self.known >= self.min_points
+
+    def warm_start(self, points: Sequence[Tuple[Mapping, float]]) -> Dict[str, float]:
+        """Learn earlier searches' ``points`` (architecture, rank in [0, 1]) and fit on them now, so the
+        predictor guides from the first step when they are ``min_points`` or more."""
+        self.surrogate.set_prior(points, [self._extra(a) for a, _ in points] if self.surrogate.extra else None)
+        return self.refit()
 
     def refit(self, force: bool = False) -> Dict[str, float]:
         """Fit on everything observed so far; the held-out error, or {} while points are too few
         (fewer than ``min_points``; with ``force``, fewer than 2)."""
-        return self.surrogate.fit() if len(self.surrogate) >= (2 if force else self.min_points) else {}
+        return self.surrogate.fit() if self.known >= (2 if force else self.min_points) else {}
 
     def predict(self, archs: Sequence[Mapping]) -> Tuple[List[float], List[float]]:
         extras = [self._extra(a) for a in archs] if self.surrogate.extra else None

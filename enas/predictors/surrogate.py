@@ -71,6 +71,7 @@ class Surrogate:
         self.ensemble, self.hidden, self.steps, self.lr, self.weight_decay = ensemble, hidden, steps, lr, weight_decay
         self.holdout, self.window, self.seed = holdout, window, seed
         self.points: List[Tuple[List[float], float]] = []  # (features, target)
+        self.prior: List[Tuple[List[float], float]] = []   # earlier searches' points, targets ranks in [0, 1]
         self.net: Optional[Ensemble] = None
         self._stats: Optional[Tuple[torch.Tensor, torch.Tensor, float, float]] = None
         self.fits = 0
@@ -91,6 +92,14 @@ class Surrogate:
     def __len__(self) -> int:
         return len(self.points)
 
+    def set_prior(self, points: Sequence[Tuple[Mapping, float]],
+                  extras: Optional[Sequence[Mapping[str, float]]] = None) -> None:
+        """Points of earlier searches (architecture, rank in [0, 1]: `enas.runs.archive.rank_targets`), fitted
+        beside this search's own from now on. A rank r is fitted as the r-quantile of this search's own
+        targets: what transfers is which architectures were better, not another dataset's accuracy level."""
+        extras = extras if extras is not None else [None] * len(points)
+        self.prior = [(self.features(a, e), float(t)) for (a, t), e in zip(points, extras)]
+
     @property
     def fitted(self) -> bool:
         return self.net is not None
@@ -98,9 +107,23 @@ class Surrogate:
     # ---------------------------------------------------------------------------------------- #
     def _data(self) -> Tuple[torch.Tensor, torch.Tensor]:
         points = self.points[-self.window:] if self.window else self.points
-        x = torch.tensor([p[0] for p in points], dtype=torch.float32)
+        x = torch.tensor([p[0] for p in points], dtype=torch.float32).reshape(len(points), self._width())
         y = torch.tensor([p[1] for p in points], dtype=torch.float32)
         return x, y
+
+    def _width(self) -> int:
+        return encoding_size(self.decisions) + len(self.extra)
+
+    def _with_prior(self, x: torch.Tensor, y: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """The points with the prior's: each prior rank becomes that quantile of this search's targets (its
+        scale), or stays a rank while this search has fewer than two points."""
+        if not self.prior:
+            return x, y
+        px = torch.tensor([p[0] for p in self.prior], dtype=torch.float32)
+        py = torch.tensor([p[1] for p in self.prior], dtype=torch.float32)
+        if len(y) >= 2:
+            py = torch.quantile(y, py.clamp(0, 1))
+        return torch.cat([px, x]), torch.cat([py, y])
 
     def _train(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator):
         mean, std = x.mean(0), x.std(0).clamp_min(1e-6) if len(x) > 1 else torch.ones(x.shape[1])
@@ -124,10 +147,11 @@ class Surrogate:
         return preds.mean(0), preds.std(0) if preds.shape[0] > 1 else torch.zeros(x.shape[0])
 
     def fit(self) -> Dict[str, float]:
-        """Refit on the points so far; returns the held-out Kendall tau and RMSE (NaN when too few)."""
+        """Refit on the points so far (and the prior); returns the held-out Kendall tau and RMSE on this
+        search's own points (NaN when too few)."""
         x, y = self._data()
-        if len(y) < 2:
-            raise ValueError(f"the predictor needs at least 2 points to fit, has {len(y)}")
+        if len(y) + len(self.prior) < 2:
+            raise ValueError(f"the predictor needs at least 2 points to fit, has {len(y) + len(self.prior)}")
         gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.fits)
         self.fits += 1
         report = {"predictor_points": float(len(y)), "predictor_tau": float("nan"), "predictor_rmse": float("nan")}
@@ -135,11 +159,11 @@ class Surrogate:
         if n_out >= 5:
             order = torch.randperm(len(y), generator=gen)
             held, kept = order[:n_out], order[n_out:]
-            net, stats = self._train(x[kept], y[kept], gen)
+            net, stats = self._train(*self._with_prior(x[kept], y[kept]), gen)
             pred, _ = self._predict(net, stats, x[held])
             report["predictor_tau"] = kendall_tau(pred.tolist(), y[held].tolist())
             report["predictor_rmse"] = float(((pred - y[held]) ** 2).mean().sqrt())
-        self.net, self._stats = self._train(x, y, gen)
+        self.net, self._stats = self._train(*self._with_prior(x, y), gen)
         return report
 
     def predict(self, archs: Sequence[Mapping], extras: Optional[Sequence[Mapping[str, float]]] = None
@@ -156,11 +180,12 @@ class Surrogate:
 
     # ---------------------------------------------------------------------------------------- #
     def state_dict(self) -> dict:
-        return {"points": list(self.points), "fits": self.fits,
+        return {"points": list(self.points), "prior": list(self.prior), "fits": self.fits,
                 "net": self.net.state_dict() if self.net is not None else None, "stats": self._stats}
 
     def load_state_dict(self, state: dict) -> None:
         self.points, self.fits, self._stats = [tuple(p) for p in state["points"]], state["fits"], state["stats"]
+        self.prior = [tuple(p) for p in state.get("prior", [])]  # checkpoints from before warm starts have none
         self.net = None
         if state["net"] is not None:
             w1 = state["net"]["w1"]

@@ -5,6 +5,7 @@
 """
 from .build import Search, build_search, build_short_train, build_supernet
 from .constraints import Constraint
+from .latency import LatencyTable, measure_latency
 from .derive import derive, derive_checkpoint, run_derive
 from .loop import run_search, search, search_epoch
 from .retrain import retrain
@@ -13,7 +14,8 @@ from .state import load_search
 from .summary import describe_architecture, write_architecture
 from .training import make_optimizer, make_scheduler, shared_weights_step, train_epoch
 
-__all__ = ["Search", "build_search", "build_short_train", "build_supernet", "Constraint", "derive",
+__all__ = ["Search", "build_search", "build_short_train", "build_supernet", "Constraint", "LatencyTable",
+           "measure_latency", "derive",
            "derive_checkpoint", "run_derive", "run_search", "search", "search_epoch", "retrain", "SuccessiveHalving",
            "halve", "load_search", "describe_architecture", "write_architecture", "make_optimizer", "make_scheduler",
            "shared_weights_step", "train_epoch"]

@@ -1,7 +1,7 @@
 """The one assembler: a search config becomes a `Search` (task, supernet, strategy, optimizer, budget,
 predictor), the same for the command line, the Python API (`enas.api.search_model`) and ``enas-derive``.
 
-Each optional part reads its own config node (``constraint``, ``predictor``, ``proxies``,
+Each optional part reads its own config node (``constraint``, ``latency``, ``predictor``, ``proxies``,
 ``derive.short_train``) and is None when the config asks for none. From Python the model and the task
 are given instead of built from ``space`` and ``data``.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
@@ -22,15 +23,17 @@ from ..predictors.performance import PerformancePredictor
 from ..predictors.surrogate import Surrogate
 from ..predictors.zero_cost import PROXIES, ZeroCostScorer, fresh_copy, proxy_batches
 from ..runs import distributed
+from ..runs.archive import Archive
 from ..runs.process import seed_everything
 from ..strategies import Strategy, create_strategy
 from ..tasks import Task, build_task
 from .constraints import Constraint
+from .latency import LatencyTable, build_latency
 from .short_train import SuccessiveHalving
 from .signals import proxies_needed
 from .training import make_optimizer, make_scheduler
 
-__all__ = ["Search", "build_search", "build_supernet", "build_few_shot", "build_constraint", "build_zero_cost",
+__all__ = ["Search", "data_name", "build_search", "build_supernet", "build_few_shot", "build_constraint", "build_zero_cost",
            "build_predictor", "build_short_train", "to_memory_format", "trainer_settings"]
 
 
@@ -39,7 +42,8 @@ class Search:
     """Everything one search holds. ``space`` is ``{"name", "kwargs"}`` (name None for a model given from
     Python); ``network(overrides)`` builds an untrained network of the space (zero-cost proxies, short
     training); ``proxy_batches`` are the minibatches the proxies score on (None: drawn from the task).
-    With ``few_shot``, ``model`` is a `supernet.few_shot.FewShotSupernet` and ``child_model`` its first part."""
+    With ``few_shot``, ``model`` is a `supernet.few_shot.FewShotSupernet` and ``child_model`` its first part.
+    ``latency`` is the latency table (`enas.search.latency`) when the search needs one."""
 
     cfg: Any
     task: Task
@@ -53,10 +57,18 @@ class Search:
     split: Dict = field(default_factory=dict)
     proxy_batches: Optional[List] = None
     child_model: Optional[nn.Module] = None  # what a child is measured on: ``model``, or one part of a few-shot one
+    latency: Optional[LatencyTable] = None
+    archive: Optional[Archive] = None  # what the run measured (`enas.runs.archive`); set by the loop
 
     def __post_init__(self):
         if self.child_model is None:
             self.child_model = self.model
+
+
+def data_name(cfg) -> str:
+    """What an archive calls the search's data: ``data.name``, or ``custom`` for a task given from Python."""
+    data = cfg.get("data") if hasattr(cfg, "get") else getattr(cfg, "data", None)
+    return str(data.name) if data is not None and data.get("name") is not None else "custom"
 
 
 def build_supernet(space_cfg, device: torch.device, data_info: Optional[Dict] = None) -> Tuple[nn.Module, Dict]:
@@ -100,11 +112,12 @@ def _copied_network(model: nn.Module) -> Callable[[Mapping], nn.Module]:
 
 def build_search(cfg, device: torch.device, model: Optional[nn.Module] = None, task: Optional[Task] = None,
                  network: Optional[Callable[[Mapping], nn.Module]] = None, batches: Optional[List] = None,
-                 example: Optional[torch.Tensor] = None) -> Search:
+                 example: Optional[torch.Tensor] = None, run_folder: Optional[Path] = None) -> Search:
     """The search ``cfg`` describes, freshly initialised (seeded by ``cfg.seed``). From Python, ``model``
     and ``task`` replace ``cfg.space`` and ``cfg.data``; ``network`` (default: copies of ``model``) builds
     untrained networks of the space, ``batches`` are the zero-cost proxies' minibatches and ``example`` an
-    input to count FLOPs with (default: the task's)."""
+    input to count FLOPs and time children with (default: the task's). A latency table the ``run_folder``
+    holds (a resumed run's) is reused."""
     seed_everything(cfg.seed)
     split: Dict = {}
     if task is None:
@@ -119,12 +132,14 @@ def build_search(cfg, device: torch.device, model: Optional[nn.Module] = None, t
     model = build_few_shot(cfg.few_shot, model)
     to_memory_format(model, cfg.trainer)
     model = distributed.sync_batchnorm(model, cfg.trainer.sync_bn, device)
-    constraint = build_constraint(cfg, child_model, example if example is not None else task.example_input())
+    example = example if example is not None else task.example_input()
+    latency = build_latency(cfg, child_model, example, space, run_folder)
+    constraint = build_constraint(cfg, child_model, example, latency)
     predictor = build_predictor(cfg, model, lambda names: build_zero_cost(cfg, task, network, device, names, batches))
     strategy = create_strategy(cfg, decisions(model), device, constraint, predictor)
     optimizer = make_optimizer(model, cfg.trainer)
     return Search(cfg, task, model, space, strategy, optimizer, make_scheduler(optimizer, cfg.trainer), device,
-                  network, split, batches, child_model)
+                  network, split, batches, child_model, latency)
 
 
 def build_few_shot(spec, model: nn.Module) -> nn.Module:
@@ -139,12 +154,14 @@ def build_few_shot(spec, model: nn.Module) -> nn.Module:
     return FewShotSupernet(model, labels) if labels else model
 
 
-def build_constraint(cfg, model: nn.Module, example: Optional[torch.Tensor]) -> Optional[Constraint]:
-    """The budget of ``cfg.constraint`` (None when unbounded); FLOPs are counted on ``example``."""
+def build_constraint(cfg, model: nn.Module, example: Optional[torch.Tensor],
+                     latency: Optional[LatencyTable] = None) -> Optional[Constraint]:
+    """The budget of ``cfg.constraint`` (None when unbounded); FLOPs are counted on ``example``, latency
+    predicted by ``latency``."""
     spec = cfg.constraint
-    if spec.max_params is None and spec.max_flops is None:
+    if spec.max_params is None and spec.max_flops is None and spec.max_latency_ms is None:
         return None
-    return Constraint(model, spec.max_params, spec.max_flops, example)
+    return Constraint(model, spec.max_params, spec.max_flops, example, spec.max_latency_ms, latency)
 
 
 def build_zero_cost(cfg, task: Task, network: Callable[[Mapping], nn.Module], device: torch.device, names,

@@ -40,13 +40,15 @@ from ..config import DeriveConfig, check_config
 from ..predictors.ranking import log_rank_sum
 from ..runs.console import announce, progress
 from ..runs.folder import output_dir
-from .build import Search, build_short_train, derive_zero_cost
+from ..runs.archive import Archive
+from .build import Search, build_short_train, data_name, derive_zero_cost
 from .constraints import measure_child
+from .latency import child_latency
 from .signals import NEEDS_TRAINING, add_signals, check_select, training_free_pick
 from .state import load_search
 from .summary import write_architecture
 
-__all__ = ["derive", "run_derive", "derive_checkpoint"]
+__all__ = ["derive", "run_derive", "derive_checkpoint", "archive_candidates"]
 
 
 def _candidate_pool(strategy, settings, constraint, predictor) -> Tuple[List[Dict], Dict[str, str]]:
@@ -80,7 +82,7 @@ def _candidate_pool(strategy, settings, constraint, predictor) -> Tuple[List[Dic
 
 
 def derive(model: nn.Module, strategy, task, settings=None, progress=None, constraint=None, predictor=None,
-           zero_cost=None, short_train=None, shared_weights: bool = True) -> Dict:
+           zero_cost=None, short_train=None, shared_weights: bool = True, latency=None) -> Dict:
     """Returns ``{"architecture", "score", "candidates"}``; candidates are ranked best first by shared
     weights, each with its signals, and ``selected`` marks the pick. ``settings`` is a derive config node
     (`enas.config.DeriveConfig`, whose fields are the settings named below).
@@ -91,7 +93,8 @@ def derive(model: nn.Module, strategy, task, settings=None, progress=None, const
     ``uniform_samples`` adds that many uniformly random candidates to the strategy's (column ``source``).
     ``short_train(archs)`` returns the architecture that successive halving keeps (select=short_train).
     ``shared_weights=False`` (nothing was trained): no candidate is scored on the shared weights, their
-    ``score`` is NaN, and ``select``, ``signals`` and ``record`` must not need them.
+    ``score`` is NaN, and ``select``, ``signals`` and ``record`` must not need them. With a ``latency``
+    table (`enas.search.latency.LatencyTable`), every candidate gets its predicted ``latency_ms``.
     """
     s = settings if settings is not None else DeriveConfig()
     select, signals, rank_by, record = s.select, list(s.signals), s.rank_by, list(s.record)
@@ -118,6 +121,9 @@ def derive(model: nn.Module, strategy, task, settings=None, progress=None, const
     if constraint is not None and constraint.active:
         for row in scored:
             row.update(constraint.measure(row["architecture"]))
+    if latency is not None:
+        for row in scored:
+            row["latency_ms"] = latency.predict(row["architecture"])
     best = _select(scored, select, s.top_k, rank_by, short_train)
     best["selected"] = 1
     return {"architecture": best["architecture"], "score": {k: v for k, v in best.items() if k != "architecture"},
@@ -171,7 +177,7 @@ def run_derive(search: Search, settings, out: Optional[Path] = None, began: Opti
     result = derive(model, strategy, task, settings, progress=lambda it: progress(it, cfg.trainer.progress, desc="derive"),
                     constraint=strategy.constraint, predictor=strategy.predictor,
                     zero_cost=derive_zero_cost(search, settings), short_train=build_short_train(search, settings),
-                    shared_weights=cfg.trainer.epochs > 0)
+                    shared_weights=cfg.trainer.epochs > 0, latency=search.latency)
     best = result["score"]
     metrics = {"derive_score": best.get("full_score", best["score"]), "derive_candidates": len(result["candidates"])}
     if "acc" in best:
@@ -179,8 +185,11 @@ def run_derive(search: Search, settings, out: Optional[Path] = None, began: Opti
     if "ppl" in best:
         metrics["derive_valid_ppl"] = best.get("full_ppl", best["ppl"])
     child = measure_child(search.child_model, result["architecture"], task.example_input())
+    child.update(child_latency(search.latency, result["architecture"]))
     metrics.update({f"child_{k}": v for k, v in child.items()})
     extra = {"child": child, "select": settings.select}
+    if search.latency is not None:
+        extra["latency"] = search.latency.summary()
     chance = against_random(result["candidates"], best)
     if chance is not None:
         extra["against_random"] = chance
@@ -196,10 +205,23 @@ def run_derive(search: Search, settings, out: Optional[Path] = None, began: Opti
             **metrics, **extra}
     if out is not None:
         path = write_architecture(out, search.child_model, result, search.space, extra)
+        archive_candidates(Archive(out, search.space, data_name(cfg)), result["candidates"], cfg.trainer.epochs,
+                           None if cfg.trainer.epochs > 0 else settings.select)
         announce(f"\nDerived architecture (picked by derive.select={extra['select']}{_shown(metrics)}):\n"
                  f"{_summary(out, child, strategy.constraint, extra)}\nWritten to {path}\nRun folder: {out}\n")
         done["out_dir"] = str(out)
     return done
+
+
+def archive_candidates(archive: Archive, candidates: List[Dict], epoch: int, signal: Optional[str] = None) -> None:
+    """Derive's candidates as the archive's ``derive`` lines (those of an earlier derive of this folder replaced):
+    the score on the shared weights, or ``signal``'s value when nothing was trained; every number as a signal."""
+    archive.truncate(0, source="derive")
+    for row in candidates:
+        signals = {k: v for k, v in row.items() if k not in ("architecture", "selected")}
+        archive.add(row["architecture"], row["score"] if signal is None else row.get(signal, math.nan), "derive",
+                    epoch, signals)
+    archive.flush()
 
 
 def _shown(metrics: Dict) -> str:
@@ -212,6 +234,12 @@ def _summary(out: Path, child: Dict, constraint, extra: Dict) -> str:
     flops = "" if math.isnan(child["flops"]) else f", {child['flops'] / 1e6:,.2f}M multiply-accumulates per example"
     summary += (f"Child at the searched size: {child['params']:,.0f} parameters{flops}"
                 + (f" (budget: {constraint.describe()})" if constraint is not None else "") + "\n")
+    if "latency_ms" in child:
+        where = extra["latency"]
+        measured = f", {child['latency_measured_ms']:.3g} ms measured" if "latency_measured_ms" in child else ""
+        summary += (f"Latency: {child['latency_ms']:.3g} ms predicted by the latency table{measured} (forward "
+                    f"pass, batch {where['batch_size']}, {where['device']}"
+                    + (f", threads: {where['threads']}" if where["threads"] else "") + ")\n")
     if "benchmark" in extra:
         b = extra["benchmark"]
         summary += (f"NAS-Bench-201: CIFAR-10 test accuracy {b['cifar10_test_acc']:.2f}, "

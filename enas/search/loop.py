@@ -25,6 +25,7 @@ from supernet import FewShotSupernet, count_architectures, count_parameters, dec
 
 from ..config import check_config, validate_values
 from ..runs import distributed
+from ..runs.archive import Archive
 from ..runs.checkpoint import save_checkpoint
 from ..runs.folder import write_record
 from ..runs.console import Progress, announce, progress
@@ -32,11 +33,13 @@ from ..runs.lock import RunLock
 from ..runs.metrics import MetricsLogger
 from ..runs.policy_log import record_policy
 from ..runs.process import import_modules, resolve_device
-from .build import Search, build_search
+from .build import Search, build_search, data_name
 from .derive import run_derive
+from .latency import TABLE_FILE, soft_latency
 from .rewards import SharedWeightReward, serve_rewards
 from .preferred import preferred_problems, select_preferred
 from .signals import training_free_problems
+from .warm_start import warm_start, warm_start_problems
 from .warmup import warmup_problems, zero_cost_warmup
 from .state import open_run, restore, search_state
 from .training import train_epoch
@@ -54,7 +57,7 @@ def search(cfg) -> Dict:
     out, state, resume_from = open_run(cfg, device)
     with RunLock(out) if distributed.is_main() else contextlib.nullcontext():  # one writer per run folder
         began = time.time()
-        return run_search(build_search(cfg, device), out, state, began)
+        return run_search(build_search(cfg, device, run_folder=out), out, state, began)
 
 
 def check_search_config(cfg) -> None:
@@ -62,7 +65,7 @@ def check_search_config(cfg) -> None:
     check_config(cfg)
     problems = list(training_free_problems(cfg.derive)) if cfg.trainer.epochs == 0 and cfg.strategy == "random" \
         else []
-    validate_values(cfg, [*problems, *preferred_problems(cfg), *warmup_problems(cfg)])
+    validate_values(cfg, [*problems, *preferred_problems(cfg), *warmup_problems(cfg), *warm_start_problems(cfg)])
 
 
 def run_search(s: Search, out: Optional[Path] = None, state: Optional[Dict] = None,
@@ -77,16 +80,22 @@ def run_search(s: Search, out: Optional[Path] = None, state: Optional[Dict] = No
              s.space["name"], s.space["kwargs"], len(decs), count_architectures(decs), count_parameters(s.model),
              f"; outputs in {out}" if out is not None else "")
     start = 0
+    s.archive = Archive(out, s.space, data_name(cfg)) if main else None
     if state is not None:
         start = restore(s, state, resume=True)
         if main:
             logger.truncate(start - 1)
+            s.archive.truncate(start)  # the epochs it runs again measure their rewards again
         log.info("resumed at epoch %d", start)
     if main:
         write_record(out, cfg)
+        if s.latency is not None:  # the run's own copy: resume and enas-derive reuse it
+            s.latency.save(out / TABLE_FILE)
     if state is None and cfg.preferred.pool:
         _prefer(s, out if main else None)
-    if state is None and cfg.zero_cost_warmup.steps and distributed.is_main():  # rank 0 alone learns
+    if state is None and distributed.is_main():  # rank 0 alone learns
+        warm_start(s.strategy, cfg)
+    if state is None and cfg.zero_cost_warmup.steps and distributed.is_main():
         zero_cost_warmup(s, cfg.zero_cost_warmup)
     steps = min(s.task.steps_per_epoch, cfg.trainer.max_steps_per_epoch or s.task.steps_per_epoch)
     history = []
@@ -97,6 +106,7 @@ def run_search(s: Search, out: Optional[Path] = None, state: Optional[Dict] = No
             continue
         logger.log(row)
         record_policy(out, epoch, s.strategy)
+        s.archive.flush()  # before the checkpoint: a resume from it finds this epoch's lines
         log.info("epoch %d: %s", epoch, ", ".join(f"{k}={v:.4g}" for k, v in row.items() if isinstance(v, float)))
         save_checkpoint(search_state(s, epoch, (epoch + 1) * steps), out / "checkpoints", epoch,
                         keep_every=cfg.keep_every)
@@ -156,7 +166,13 @@ def _learning_phase(s: Search, steps: int, epoch: int) -> Dict:
     s.task.start_reward_epoch()
     bar = Progress(steps, s.cfg.trainer.progress, desc=f"controller {epoch}")
     try:
-        return s.strategy.learn(SharedWeightReward(s.model, s.task, s.strategy.predictor), steps, bar)
+        record = None if s.archive is None else lambda arch, value: s.archive.add(arch, value, "reward", epoch)
+        # The predictor (and the archive) see the raw reward, inside SharedWeightReward: derive scores teach it
+        # raw too, so adjusted rewards would mix two scales in its data, and the latency factor needs no
+        # learning (the table gives it exactly). A strategy that stands the predictor's estimate in for an
+        # evaluation applies the factor itself (LatencyReward.adjust).
+        reward = soft_latency(SharedWeightReward(s.model, s.task, s.strategy.predictor, record), s)
+        return s.strategy.learn(reward, steps, bar)
     except FloatingPointError as err:
         raise FloatingPointError(f"epoch {epoch}, controller phase: {err}; nothing of this epoch was "
                                  "checkpointed") from None

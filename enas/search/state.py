@@ -72,7 +72,9 @@ def load_search(checkpoint, device: str = "auto") -> SimpleNamespace:
     config = structured(state["config"])
     config.device = device
     import_modules(config.imports)  # the run's own spaces, registered as it registered them
-    search = build_search(config, torch_device)
+    path = Path(checkpoint)  # the run folder: a run dir, or the one holding checkpoints/<file>.pt
+    folder = path if path.is_dir() else path.parent.parent if path.parent.name == "checkpoints" else path.parent
+    search = build_search(config, torch_device, run_folder=folder)  # the run's own latency table, if any
     restore(search, state, resume=False)
     return SimpleNamespace(state=state, config=config, task=search.task, model=search.model, space=search.space,
                            strategy=search.strategy, search=search)

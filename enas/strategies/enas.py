@@ -83,12 +83,19 @@ class ENASStrategy(Strategy):
         use its estimate for the others (all are evaluated until the predictor is ready)."""
         keep_best = self.settings.screen_keep
         predictor = self.predictor
-        if predictor is not None and not predictor.ready and len(predictor) >= predictor.min_points:
+        if predictor is not None and not predictor.ready and predictor.known >= predictor.min_points:
             self.predictor.refit()  # enough points: screen from now on, not from the next epoch
-        if self.predictor is None or not self.predictor.ready:
+        # its estimates stand in for rewards: only once it knows this search's own scale (a warm start's
+        # prior alone predicts ranks)
+        if self.predictor is None or not self.predictor.ready or len(self.predictor) < self.predictor.min_points:
             self._evaluated += len(archs)
             return [reward(a) for a in archs]
         predicted, _ = self.predictor.predict(archs)
+        # the predictor estimates the raw reward; a reward with a factor of its own (the soft latency
+        # constraint, enas.search.latency) applies it to the estimates as it does to what it evaluates
+        adjust = getattr(reward, "adjust", None)
+        if adjust is not None:
+            predicted = [adjust(a, p) for a, p in zip(archs, predicted)]
         keep = set(sorted(range(len(archs)), key=lambda i: -predicted[i])[:keep_best])
         self._evaluated += len(keep)
         return [reward(a) if i in keep else predicted[i] for i, a in enumerate(archs)]

@@ -133,6 +133,7 @@ class RegularizedEvolution:
         self.rng = random.Random(seed)
         self.population: Deque[Tuple[Architecture, float]] = deque()  # oldest first: aging removes the left end
         self.history: List[Tuple[Architecture, float]] = []           # everything evaluated, in order
+        self.seeds: List[Architecture] = []  # asked before random ones while the population fills (a warm start)
 
     # -- the algorithm ----------------------------------------------------------------------------------
     def _tournament(self) -> Architecture:
@@ -164,6 +165,11 @@ class RegularizedEvolution:
         child = self.constraint.sample(children, 1)[0]
         return child, parents.get(architecture_key(child))
 
+    def seed_population(self, archs: Sequence[Mapping]) -> None:
+        """Fill the initial population with ``archs`` (within the budget) before random architectures:
+        earlier searches' best, evaluated again here."""
+        self.seeds = [dict(a) for a in archs][:self.population_size]
+
     @property
     def initialising(self) -> bool:
         """Random architectures until the first ``population`` are evaluated (Real et al.'s initial population)."""
@@ -175,6 +181,8 @@ class RegularizedEvolution:
 
     def ask_child(self) -> Tuple[Architecture, Optional[Architecture]]:
         """(the next architecture to evaluate, the population member it was made from; None while random)."""
+        if self.initialising and self.seeds:
+            return self.seeds.pop(0), None
         if self.initialising:
             return self._within_budget(lambda: (random_architecture(self.decisions, self.rng), None))
         return self._within_budget(self._offspring)
@@ -217,12 +225,13 @@ class RegularizedEvolution:
     # -- checkpoints: plain data only, so a checkpoint loads with torch.load(weights_only=True) -----------
     def state_dict(self) -> dict:
         return {"rng": self.rng.getstate(), "population": [[a, f] for a, f in self.population],
-                "history": [[a, f] for a, f in self.history]}
+                "history": [[a, f] for a, f in self.history], "seeds": [dict(a) for a in self.seeds]}
 
     def load_state_dict(self, state: Mapping) -> None:
         self.rng.setstate(_tuples(state["rng"]))
         self.population = deque((dict(a), float(f)) for a, f in state["population"])
         self.history = [(dict(a), float(f)) for a, f in state["history"]]
+        self.seeds = [dict(a) for a in state.get("seeds", [])]
 
 
 def _tuples(value):

@@ -41,6 +41,7 @@ class PredictorStrategy(Strategy):
         s = settings if settings is not None else PredictorConfig()
         self.pool, self.evaluate, self.kappa, self.elite = s.pool, s.evaluate, s.kappa, s.elite
         self.evaluated: Dict[str, float] = {}  # architecture key -> its latest reward
+        self.warm_parents: List[Dict] = []  # earlier searches' best, mutated until this search has evaluated some
 
     @classmethod
     def from_config(cls, cfg, decisions, device, constraint=None, predictor=None) -> "PredictorStrategy":
@@ -53,7 +54,7 @@ class PredictorStrategy(Strategy):
         return [json.loads(k) for k, _ in heapq.nlargest(n, self.evaluated.items(), key=lambda kv: kv[1])]
 
     def _pool(self, n: int) -> List[Dict]:
-        parents = self._best(self.elite)
+        parents = self._best(self.elite) or self.warm_parents
         mutants = []
         if parents:  # one decision changed per child (mutation rate 0)
             draw = lambda k: [mutate(self.rng.choice(parents), self.decisions, self.rng, 0.0)  # noqa: E731
@@ -68,7 +69,10 @@ class PredictorStrategy(Strategy):
             pool = list({architecture_key(a): a for a in fresh}.values())
             if self.predictor is not None and self.predictor.ready and pool:
                 mean, spread = self.predictor.predict(pool)
-                order = sorted(range(len(pool)), key=lambda i: -(mean[i] + self.kappa * spread[i]))
+                # the bound is on the raw reward; the soft latency constraint's factor (enas.search.latency)
+                # turns it into one on the reward this phase learns from
+                adjust = getattr(reward, "adjust", lambda arch, value: value)
+                order = sorted(range(len(pool)), key=lambda i: -adjust(pool[i], mean[i] + self.kappa * spread[i]))
                 chosen = [pool[i] for i in order[:self.evaluate]]
             else:
                 chosen = pool[:self.evaluate]
@@ -96,8 +100,9 @@ class PredictorStrategy(Strategy):
         return best + ranked[:n - len(best)]
 
     def state_dict(self) -> dict:
-        return {"rng": self.rng.getstate(), "evaluated": dict(self.evaluated)}
+        return {"rng": self.rng.getstate(), "evaluated": dict(self.evaluated), "warm_parents": list(self.warm_parents)}
 
     def load_state_dict(self, state: dict) -> None:
         self.rng.setstate(state["rng"])
         self.evaluated = dict(state["evaluated"])
+        self.warm_parents = [dict(a) for a in state.get("warm_parents", [])]

@@ -12,6 +12,7 @@ from typing import Dict, List
 
 from ..runs.console import announce
 from ..search.constraints import measure_child
+from ..search.latency import child_latency
 from ..search.summary import write_architecture
 
 __all__ = ["finish"]
@@ -32,7 +33,7 @@ def finish(search, began: float) -> Dict:
         errors = sorted({r.get("error", "") for r in trials.records})
         raise RuntimeError(f"every one of the {len(trials)} trials failed: {'; '.join(errors[:3])}")
     arch = best["architecture"]
-    child = measure_child(s.child_model, arch, s.task.example_input())
+    child = {**measure_child(s.child_model, arch, s.task.example_input()), **child_latency(s.latency, arch)}
     counts = {status: sum(r["status"] == status for r in trials.records)
               for status in ("finished", "stopped", "timed_out", "failed")}
     extra = {"select": "multi_trial", "child": child, "trials": len(trials), "trial": best["id"],

@@ -38,6 +38,7 @@ from omegaconf import OmegaConf
 from supernet import architecture_key
 
 from ..config import validate_values
+from ..runs.archive import Archive
 from ..runs.checkpoint import atomic_write, load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from ..runs.folder import write_record
 from ..runs.console import Progress
@@ -45,8 +46,10 @@ from ..runs.lock import RunLock
 from ..runs.metrics import MetricsLogger
 from ..runs.policy_log import record_policy
 from ..runs.process import import_modules, resolve_device
-from ..search.build import Search, build_search, trainer_settings
+from ..search.build import Search, build_search, data_name, trainer_settings
+from ..search.latency import TABLE_FILE
 from ..search.state import open_run
+from ..search.warm_start import warm_start
 from .engines import create_engine, ray_available
 from .records import TrialsFile
 from .rungs import Rungs
@@ -71,6 +74,9 @@ def multi_trial_problems(cfg) -> Iterable[str]:
         yield "multi_trial.engine=ray needs Ray: pip install 'enas[ray]' (or multi_trial.engine=auto runs in-process)"
     if cfg.multi_trial.inherit and cfg.strategy != "evolution":
         yield "multi_trial.inherit needs strategy=evolution: only a mutated child has a parent to inherit from"
+    if OmegaConf.select(cfg, "latency.target_ms") is not None:
+        yield ("latency.target_ms (the soft latency reward) shapes a one-shot search's learning phase; a multi-trial "
+               "search takes a hard budget: constraint.max_latency_ms")
 
 
 def multi_trial_search(cfg) -> Dict:
@@ -84,7 +90,7 @@ def multi_trial_search(cfg) -> Dict:
     out, state, _ = open_run(cfg, device)
     with RunLock(out):
         began = time.time()
-        search = MultiTrialSearch(build_search(cfg, device), out, state)
+        search = MultiTrialSearch(build_search(cfg, device, run_folder=out), out, state)
         return search.run(began)
 
 
@@ -109,6 +115,7 @@ class MultiTrialSearch:
         self.s, self.cfg, self.settings, self.out = s, s.cfg, s.cfg.multi_trial, out
         self.strategy = s.strategy
         self.trials = TrialsFile(out / "trials.jsonl" if out is not None else None)
+        self.archive = Archive(out, s.space, data_name(s.cfg))
         self.rungs = Rungs(self.settings.epochs, self.settings.rung_epochs, self.settings.eta)
         for record in self.trials.records:
             self.rungs.replay(record.get("rungs", {}))
@@ -119,6 +126,8 @@ class MultiTrialSearch:
         self.metrics = MetricsLogger(out, resume=state is not None) if out is not None else None
         if state is not None:
             self._restore(state)
+        else:
+            warm_start(self.strategy, self.cfg)
         self.engine = None
 
     # -- the budget -------------------------------------------------------------------------------------------
@@ -223,10 +232,18 @@ class MultiTrialSearch:
             if self.settings.inherit:
                 self._keep_weights(trial, result["state"]["model"])
         self.trials.append(record)
+        self.archive.rewrite(self._archive_rows())
         if self.strategy.name in ASYNCHRONOUS:  # the policy strategies learn from their batch's scores instead
             self._tell(record["architecture"], record["score"])
         self._log(record)
         return record
+
+    def _archive_rows(self) -> List[Dict]:
+        """The archive's lines: every score a trial reached, one per rung (its epochs trained: scores after as
+        many epochs compare with each other), failed trials left out."""
+        return [self.archive.row(r["architecture"], score, "trial", int(epoch), {"trial": r["id"]})
+                for r in self.trials.records if r["status"] != "failed"
+                for epoch, score in sorted(r.get("rungs", {}).items(), key=lambda kv: int(kv[0]))]
 
     def _keep_weights(self, trial: int, weights: Dict) -> None:
         self.weights[trial] = weights
@@ -277,6 +294,8 @@ class MultiTrialSearch:
         self.began = began or time.time()
         if self.out is not None:
             write_record(self.out, self.cfg)
+            if self.s.latency is not None:  # the run's own copy: a resume reuses it
+                self.s.latency.save(self.out / TABLE_FILE)
         runner = {"task": self.s.task, "network": self.s.network, "trainer": trainer_settings(self.cfg.trainer),
                   "epochs": self.settings.epochs, "seed": int(self.cfg.seed), "time_limit": self.settings.time_limit,
                   "imports": list(self.cfg.imports), "device": self.s.device}

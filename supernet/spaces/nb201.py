@@ -131,6 +131,24 @@ class NB201Network(nn.Module):
     def describe(self, arch: Dict) -> str:
         return f"NAS-Bench-201 cell: {to_nb201_string(arch)}"
 
+    def idle_choices(self, arch: Dict) -> set:
+        """The edge labels whose op never runs under ``arch``: ``none`` edges, and edges out of a node that
+        receives nothing when their op maps zero to zero (`Cell.forward` skips both). A latency table
+        (`enas.search.latency`) leaves them out of its sum."""
+        conv_keeps_zero = next(m for m in self.modules() if isinstance(m, Cell))._conv_keeps_zero
+        keeps_zero = {"skip_connect", "avg_pool_3x3"} | ({"nor_conv_1x1", "nor_conv_3x3"} if conv_keeps_zero else set())
+        idle, empty = set(), [False]  # node 0, the cell's input, is never empty
+        for i in range(1, NUM_NODES):
+            receives = False
+            for j in range(i):
+                op = arch[_label(i, j)]
+                if op == "none" or (empty[j] and op in keeps_zero):
+                    idle.add(_label(i, j))
+                else:
+                    receives = True
+            empty.append(not receives)
+        return idle
+
 
 @register_space
 def nb201(**kwargs) -> NB201Network:
