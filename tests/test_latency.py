@@ -193,3 +193,21 @@ def test_a_latency_budgeted_search_returns_a_child_within_it(tmp_path, monkeypat
     again = build_search(compose_config("search", [*TINY_NB201, f"constraint.max_latency_ms={budget}"]),
                          torch.device("cpu"), run_folder=out)
     assert again.latency.data == saved.data and again.strategy.constraint.max_latency_ms == budget
+
+
+def test_a_latency_budgeted_multi_trial_search_trains_only_children_within_it(tmp_path):
+    from enas.trials import multi_trial_search
+
+    cfg = compose_config("search", [*TINY_NB201, "latency.report=true"], tmp_path / "table")
+    table = build_search(cfg, torch.device("cpu")).latency
+    rng = random.Random(1)
+    budget = statistics.median(table.predict(S.random_architecture(table.model, rng)) for _ in range(100))
+    table.save(tmp_path / "saved.json")
+    out = tmp_path / "run"
+    result = multi_trial_search(compose_config("search", [
+        *TINY_NB201, "mode=multi_trial", "strategy=random", "multi_trial.engine=local", "multi_trial.trials=4",
+        "multi_trial.epochs=1", f"constraint.max_latency_ms={budget}", f"latency.table={tmp_path / 'saved.json'}"],
+        out))
+    rows = list(csv.DictReader(open(out / "derive_candidates.csv")))
+    assert len(rows) == 4 and all(float(r["latency_ms"]) <= budget for r in rows)
+    assert result["child_latency_ms"] <= budget

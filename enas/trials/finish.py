@@ -18,10 +18,12 @@ from ..search.summary import write_architecture
 __all__ = ["finish"]
 
 
-def _rows(records: List[Dict]) -> List[Dict]:
+def _rows(records: List[Dict], latency=None) -> List[Dict]:
+    """Every trial, best first; with a latency table, each child's predicted ``latency_ms``."""
     ranked = sorted(records, key=lambda r: (r["status"] != "failed", r["epochs"], r["score"]), reverse=True)
     return [{"architecture": r["architecture"], "score": r["score"], "status": r["status"], "epochs": r["epochs"],
-             "seconds": r["seconds"], "trial": r["id"], "parent": "" if r["parent"] is None else r["parent"]}
+             "seconds": r["seconds"], "trial": r["id"], "parent": "" if r["parent"] is None else r["parent"],
+             **({"latency_ms": latency.predict(r["architecture"])} if latency is not None else {})}
             for r in ranked]
 
 
@@ -43,7 +45,7 @@ def finish(search, began: float) -> Dict:
 
         extra["benchmark"] = lookup_benchmark(s.cfg.benchmark, s.child_model, arch, s.cfg.benchmark_file,
                                               constraint=s.strategy.constraint)
-    result = {"architecture": arch, "score": best["score"], "candidates": _rows(trials.records),
+    result = {"architecture": arch, "score": best["score"], "candidates": _rows(trials.records, s.latency),
               "derive_score": best["score"], **{f"child_{k}": v for k, v in child.items()}, **extra}
     if search.out is None:
         return result
