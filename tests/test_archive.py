@@ -186,3 +186,24 @@ def test_the_transfer_benchmark_warms_each_strategy_from_the_other_datasets_arch
     source = read_archive(tmp_path / "w" / "cifar10" / "s0")
     assert len(source) == 30 and {r["data"] for r in source} == {"cifar10"} and {r["source"] for r in source} == {"table"}
     assert "C-100   predictor  warm" in capsys.readouterr().out
+
+
+def test_controller_init_starts_the_policy_from_an_earlier_runs_weights(tmp_path):
+    from enas.runs.checkpoint import load_checkpoint
+    from enas.search.warm_start import warm_start
+    from enas.strategies import create_strategy
+
+    earlier = tmp_path / "earlier"
+    search(compose_config("search", [*TINY_NB201, *EPOCHS], earlier))
+    trained = load_checkpoint(earlier)["controller"]["controller"]
+    cfg = compose_config("search", [*TINY_NB201, f"controller.init={earlier}"])
+    strategy = create_strategy(cfg, NB201, torch.device("cpu"))
+    assert any(not torch.equal(v, trained[k]) for k, v in strategy.controller.state_dict().items())
+    warm_start(strategy, cfg)
+    assert all(torch.equal(v, trained[k]) for k, v in strategy.controller.state_dict().items())
+    wider = compose_config("search", [*TINY_NB201, f"controller.init={earlier}", "controller.lstm_size=48"])
+    with pytest.raises(ValueError, match="does not fit this one"):
+        warm_start(create_strategy(wider, NB201, torch.device("cpu")), wider)
+    with pytest.raises(ValueError, match="controller.init starts an ENAS policy"):
+        search(compose_config("search", [*TINY_NB201, "strategy=random", f"controller.init={earlier}"],
+                              tmp_path / "random"))

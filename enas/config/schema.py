@@ -114,6 +114,8 @@ class ControllerConfig:
                                   # the search, the policy learns to propose their best (enas/search/warm_start.py)
     warm_start_top: int = 20      # how many of the archives' best the policy imitates
     warm_start_steps: int = 100   # Adam steps of that imitation (maximum likelihood), at controller.lr
+    init: Optional[str] = None    # an earlier strategy=enas run (folder or checkpoint) of this space and
+                                  # controller: the policy starts from its weights (not its optimizer or baseline)
 
 
 @dataclass

@@ -10,7 +10,9 @@ Each part of a strategy that learns reads the run folders or archive files it is
 * ``controller.warm_start``: the policy is trained by maximum likelihood to propose the archives'
   ``controller.warm_start_top`` best architectures (``controller.warm_start_steps`` Adam steps at
   ``controller.lr``), then searches as usual: a prior the rewards can overrule;
-* ``evolution.warm_start``: the initial population is the archives' best, evaluated here, instead of random.
+* ``evolution.warm_start``: the initial population is the archives' best, evaluated here, instead of random;
+* ``controller.init``: the policy starts from the controller weights of an earlier ``strategy=enas`` run of the
+  same space and controller settings (its optimizer and baseline start afresh), before any imitation.
 
 A warm start runs once, before the first epoch (or the first trial); the checkpoint holds its result, so a
 resumed run continues exactly without reading the archives again.
@@ -26,8 +28,9 @@ import torch
 from supernet import ArchitectureError, Decision, architecture_key, validate_architecture
 
 from ..runs.archive import archive_file, read_archives, rank_targets
+from ..runs.checkpoint import CheckpointError, load_checkpoint
 
-__all__ = ["archive_points", "imitate", "warm_start", "warm_start_problems", "WARM_STARTS"]
+__all__ = ["archive_points", "imitate", "start_from_weights", "warm_start", "warm_start_problems", "WARM_STARTS"]
 
 log = logging.getLogger("enas")
 
@@ -77,6 +80,19 @@ def imitate(controller: torch.nn.Module, archs: Sequence[Mapping], steps: int, s
     return {"log_prob_before": before, "log_prob_after": after}
 
 
+def start_from_weights(controller: torch.nn.Module, run: str) -> None:
+    """Load the controller weights of the ENAS run (folder or checkpoint) ``run`` into ``controller``."""
+    state = load_checkpoint(run)
+    if state.get("strategy") != "enas" or "controller" not in state.get("controller", {}):
+        raise ValueError(f"controller.init={run}: its checkpoint is of strategy={state.get('strategy')}, which has no "
+                         "ENAS controller")
+    try:
+        controller.load_state_dict(state["controller"]["controller"])
+    except RuntimeError as err:
+        raise ValueError(f"controller.init={run}: its controller does not fit this one (another space, or other "
+                         f"controller.kind / lstm_size / layers): {str(err).splitlines()[0]}") from None
+
+
 def warm_start_problems(cfg) -> Iterable[str]:
     """A warm start asked of a part the strategy does not have."""
     for key, strategies in WARM_STARTS.items():
@@ -91,6 +107,14 @@ def warm_start_problems(cfg) -> Iterable[str]:
                 archive_file(path)
             except FileNotFoundError as err:
                 yield f"{key}: {err}"
+    init = cfg.controller.get("init")
+    if init:
+        if cfg.strategy != "enas":
+            yield f"controller.init starts an ENAS policy: strategy={cfg.strategy} has none"
+        try:
+            load_checkpoint(init)
+        except (FileNotFoundError, CheckpointError) as err:
+            yield f"controller.init={init}: {err}"
     if _paths(cfg, "controller.warm_start") and cfg.controller.warm_start_top < 1:
         yield f"controller.warm_start_top={cfg.controller.warm_start_top} must be >= 1"
     if _paths(cfg, "controller.warm_start") and cfg.controller.warm_start_steps < 0:
@@ -115,6 +139,11 @@ def warm_start(strategy, cfg) -> Dict[str, float]:
         if hasattr(strategy, "warm_parents"):
             strategy.warm_parents = [a for a, _ in _feasible(strategy, points)[:strategy.elite]]
         log.info("warm start: the predictor learned %d architectures from %s", len(points), ", ".join(paths))
+    init = cfg.controller.get("init")
+    if init and hasattr(strategy, "controller"):
+        start_from_weights(strategy.controller, init)
+        report["warm_policy_init"] = 1.0
+        log.info("warm start: the policy starts from the controller of %s", init)
     paths = _paths(cfg, "controller.warm_start")
     if paths and hasattr(strategy, "controller"):
         best = [a for a, _ in _feasible(strategy, archive_points(paths, strategy.decisions))]
