@@ -87,7 +87,7 @@ def run(args):
             budget = run_budget(run_dir)
             cells = [r for r in saved["rows"] if budget is None
                      or budget.feasible(supernet.from_nb201_string(r["arch_str"]))]
-            k = int(run_minutes(run_dir) * 60 / cost)
+            k = max(1, int(run_minutes(run_dir) * 60 / cost))  # a run shorter than one cell still scores one
             best = no_search(cells, "az_nas", k, int(run_config(run_dir).seed))
             results[str(run_dir)]["picks"]["no-search az_nas"] = table.lookup(best["arch_str"])
     rules = list(dict.fromkeys(rule for res in results.values() for rule in res["picks"]))
