@@ -5,7 +5,8 @@ epochs at C=8, N=1 on 10k images of the benchmark's split, ``--minutes`` of sear
 benchmark table. Variants: ``evolution`` as shipped; ``random`` (uniform children: the same ones in the same
 order with any number of workers, so the rows of a throughput comparison train identical work); ``asha`` (early
 stopping: rungs at 1 and 3 epochs, eta 3); ``inherit`` (a mutated child starts from its parent's trained weights);
-``asha_inherit``. Every variant runs
+``asha_inherit``; ``zero_cost`` (a zero-cost warm-up, then the pick by validation score and AZ-NAS together).
+Every variant runs
 with each ``--workers`` count (one thread per worker), and ``--two-threads`` adds one worker with both threads:
 the rows of one invocation run one after another on the same machine, so their trials per hour compare.
 
@@ -19,7 +20,8 @@ Remaining arguments are Hydra overrides for every run. ``--report`` trains nothi
 under the given folders. Columns: trials trained (finished / stopped early / started from inherited weights),
 trials per hour, mean epochs a child trained, the mean validation accuracy (%) of the evolved children (those with
 a parent) that trained the whole budget, the pick's CIFAR-10 test accuracy with its top-% of the space, CIFAR-100
-and ImageNet16-120.
+and ImageNet16-120, and (score) the CIFAR-10 test accuracy of the best child by validation score alone (the pick
+unless ``multi_trial.select`` says otherwise).
 """
 from __future__ import annotations
 
@@ -42,6 +44,9 @@ VARIANTS = {
     "asha": ["multi_trial.rung_epochs=1", "multi_trial.eta=3"],
     "inherit": ["multi_trial.inherit=true"],
     "asha_inherit": ["multi_trial.rung_epochs=1", "multi_trial.eta=3", "multi_trial.inherit=true"],
+    # AZ-NAS first (30 steps of 10 children against 200 reference cells, inside the minutes), then the pick by
+    # the validation score's rank and AZ-NAS's together
+    "zero_cost": ["zero_cost_warmup.steps=30", "zero_cost_warmup.pool=200", "multi_trial.select=score_az_nas"],
 }
 TOP5 = 93.28  # where the top 5% of the space starts (CIFAR-10 test accuracy)
 
@@ -69,6 +74,7 @@ def row(folder: Path, table) -> Dict:
     trials = [json.loads(line) for line in (folder / "trials.jsonl").read_text().splitlines()]
     described = table.describe(meta["architecture"])
     evolved = [t["score"] for t in trials if t["parent"] is not None and t["epochs"] == settings["epochs"]]
+    by_score = next(t for t in trials if t["id"] == meta.get("best_score_trial", meta["trial"]))
     minutes = meta["minutes"]
     return {"run": folder.name, "workers": settings["workers"], "threads": settings["threads"],
             "trials": len(trials), "finished": sum(t["status"] == "finished" for t in trials),
@@ -77,17 +83,18 @@ def row(folder: Path, table) -> Dict:
             "inherited": sum(t.get("inherited", 0) > 0 for t in trials),
             "evolved": 100 * statistics.mean(evolved) if evolved else float("nan"),
             "acc": described["cifar10_test_acc"], "top": described["top_percent"],
-            "c100": described["cifar100_test_acc"], "in16": described["imagenet16_120_test_acc"], "cell": described}
+            "c100": described["cifar100_test_acc"], "in16": described["imagenet16_120_test_acc"], "cell": described,
+            "by_score": table.describe(by_score["architecture"])["cifar10_test_acc"]}
 
 
 def show(rows: List[Dict]) -> None:
     head = (f"{'run':34} {'w':>2} {'t':>2} {'trials':>6} {'full':>5} {'stop':>5} {'inh':>4} {'per h':>6} "
-            f"{'ep/child':>8} {'evo val':>7} {'min':>5} {'C-10':>6} {'top%':>6} {'C-100':>6} {'IN16':>6}")
+            f"{'ep/child':>8} {'evo val':>7} {'min':>5} {'C-10':>6} {'top%':>6} {'C-100':>6} {'IN16':>6} {'score':>6}")
     print(head)
     for r in rows:
         print(f"{r['run']:34} {r['workers']:>2} {r['threads']:>2} {r['trials']:>6} {r['finished']:>5} {r['stopped']:>5} "
               f"{r['inherited']:>4} {r['per_hour']:>6.1f} {r['epochs']:>8.2f} {r['evolved']:>7.2f} {r['minutes']:>5.1f} "
-              f"{r['acc']:>6.2f} {r['top']:>6.2f} {r['c100']:>6.2f} {r['in16']:>6.2f}")
+              f"{r['acc']:>6.2f} {r['top']:>6.2f} {r['c100']:>6.2f} {r['in16']:>6.2f} {r['by_score']:>6.2f}")
     groups: Dict[str, List[Dict]] = {}
     for r in rows:
         groups.setdefault(r["run"].rsplit("_s", 1)[0], []).append(r)
@@ -96,7 +103,8 @@ def show(rows: List[Dict]) -> None:
     for name, members in groups.items():
         print(f"  {name:24} {cells_summary([m['cell'] for m in members], [TOP5] * len(members))}  "
               f"{statistics.mean(m['per_hour'] for m in members):6.1f} trials/h  "
-              f"{statistics.mean(m['epochs'] for m in members):.2f} epochs a child")
+              f"{statistics.mean(m['epochs'] for m in members):.2f} epochs a child; "
+              f"by validation score alone {statistics.mean(m['by_score'] for m in members):.2f}")
     base = {r["run"].split("_w")[0] + "_s" + r["run"].rsplit("_s", 1)[1]: r for r in rows
             if r["workers"] == 1 and r["threads"] == 1}
     for r in rows:

@@ -220,6 +220,94 @@ def test_a_multi_trial_search_it_cannot_run_is_refused_before_anything_runs(tmp_
     assert not (tmp_path / "trials.jsonl").exists()
 
 
+# -- a zero-cost warm-up and the joint pick ----------------------------------------------------------------------
+ZC = [*TINY, "strategy=evolution", "proxies.space.C=4", "proxies.space.N=1", "zero_cost_warmup.pool=20",
+      "multi_trial.trials=5"]
+
+
+def test_a_zero_cost_warm_up_trains_the_proxys_best_cells_as_evolutions_first_population(tmp_path, monkeypatch):
+    from enas.search import warmup
+
+    rewards = {}  # every architecture the warm-up scored, with its zero-cost reward
+    real = warmup.ZeroCostReward.__call__
+
+    def scored(self, arch):
+        rewards[architecture_key(arch)] = real(self, arch)
+        return rewards[architecture_key(arch)]
+
+    monkeypatch.setattr(warmup.ZeroCostReward, "__call__", scored)
+    multi_trial_search(compose_config("search", [*ZC, "zero_cost_warmup.steps=4"], tmp_path))
+    first = [architecture_key(t["architecture"]) for t in _trials(tmp_path)[:3]]  # evolution.population=3
+    best = sorted(rewards.values(), reverse=True)
+    assert len(rewards) > 6 and all(t["parent"] is None for t in _trials(tmp_path)[:3])
+    assert sorted((rewards[k] for k in first), reverse=True) == best[:3]  # the proxy's three best, trained first
+    # and scored on their own: the population's warm-up fitness (log-ranks) never reached the trained scores
+    assert all(0.0 <= t["score"] <= 1.0 for t in _trials(tmp_path))
+
+
+def test_a_warmed_up_multi_trial_search_resumes_without_warming_up_again(tmp_path, monkeypatch):
+    from enas.trials import search as module
+
+    overrides = [*ZC, "zero_cost_warmup.steps=2", "multi_trial.select=score_az_nas"]
+    _kill_after(monkeypatch, 2)
+    with pytest.raises(Killed):
+        multi_trial_search(compose_config("search", overrides, tmp_path))
+    monkeypatch.undo()
+    calls = []
+    real = module.zero_cost_warmup
+    monkeypatch.setattr(module, "zero_cost_warmup", lambda *a, **k: calls.append(1) or real(*a, **k))
+    multi_trial_search(compose_config("search", [*overrides, f"resume={tmp_path}"], tmp_path))
+    trials = _trials(tmp_path)
+    assert not calls and len({t["id"] for t in trials}) == len(trials) >= 5
+    assert all(set(t["zero_cost"]) == {"expressivity", "progressivity", "trainability", "flops"} for t in trials)
+
+
+def _records(*rows):
+    """Trials as `TrialsFile` keeps them: (score, AZ-NAS signals, status, epochs) per row."""
+    from enas.trials.records import TrialsFile
+
+    trials = TrialsFile(None)
+    for i, (score, signal, status, epochs) in enumerate(rows):
+        trials.append({"id": i, "architecture": {"op": str(i)}, "parent": None, "status": status, "score": score,
+                       "epochs": epochs, "seconds": 1.0, "zero_cost": {name: signal for name in
+                                                                       ("expressivity", "progressivity",
+                                                                        "trainability", "flops")}})
+    return trials
+
+
+@pytest.mark.parametrize("select, picked", [("score", 0), ("score_az_nas", 1)])
+def test_the_joint_pick_weighs_the_validation_score_and_az_nas_alike(select, picked):
+    from types import SimpleNamespace
+
+    from enas.trials.finish import pick
+
+    trials = _records((0.90, 1.0, "finished", 4),   # the best score, AZ-NAS's worst
+                      (0.89, 9.0, "finished", 4),   # second by score, AZ-NAS's best: best by both together
+                      (0.50, 8.0, "finished", 4),
+                      (0.95, 10.0, "stopped", 1),   # stopped at a rung: not comparable
+                      (0.99, 10.0, "failed", 0),
+                      (0.70, 2.0, "finished", 4))
+    search = SimpleNamespace(trials=trials, settings=SimpleNamespace(select=select),
+                             zero_cost_signals=lambda arch: pytest.fail("the signals are in the records"))
+    assert pick(search)["id"] == picked
+
+
+def test_the_joint_pick_is_written_beside_the_best_by_score(tmp_path):
+    multi_trial_search(compose_config("search", [*ZC, "multi_trial.select=score_az_nas"], tmp_path))
+    meta = json.loads((tmp_path / "architecture.json").read_text())
+    trials = _trials(tmp_path)
+    assert meta["multi_trial_select"] == "score_az_nas"
+    assert meta["best_score_trial"] == max(trials, key=lambda t: t["score"])["id"]
+    assert meta["trial"] in {t["id"] for t in trials}
+
+
+def test_a_multi_trial_warm_up_needs_a_strategy_that_learns(tmp_path):
+    with pytest.raises(ValueError, match=r"zero_cost_warmup.steps \(.*\) works with strategy=enas or evolution"):
+        multi_trial_search(compose_config("search", [*TINY, "strategy=random", "zero_cost_warmup.steps=2"], tmp_path))
+    with pytest.raises(ValueError, match="multi_trial.select"):
+        multi_trial_search(compose_config("search", [*TINY, "strategy=random", "multi_trial.select=best"], tmp_path))
+
+
 # -- on Ray ------------------------------------------------------------------------------------------------------
 needs_ray = pytest.mark.skipif(not ray_available(), reason="Ray is not installed (pip install 'enas[ray]')")
 RAY = [*TINY, "multi_trial.engine=ray", "multi_trial.workers=2", "multi_trial.threads=1"]

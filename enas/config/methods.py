@@ -31,7 +31,7 @@ class FewShotConfig:
 @dataclass
 class ZeroCostWarmupConfig:
     """Zero-cost warm-up (`enas.search.warmup`): the strategy's learning phase runs ``steps`` steps on zero-cost
-    rewards before any shared training."""
+    rewards before any shared training (in a multi-trial search: before the first child trains)."""
     steps: int = 0                # learning steps on zero-cost rewards (strategy=enas or evolution); 0: off
     pool: int = 200               # uniform architectures scored once: the reference a reward is a rank against
     selector: str = "az_nas"      # az_nas or a zero-cost proxy
@@ -56,3 +56,7 @@ class MultiTrialConfig:
     threads: int = 0              # torch threads per worker; 0: the cores divided among the workers
     address: Optional[str] = None # a running Ray cluster (e.g. 10.0.0.1:6379); null: a local one on this machine
     retries: int = 1              # a trial whose worker died runs again on another worker this many times
+    # The pick among the children trained the whole budget: score (the best validation score), or score_az_nas
+    # (the log-rank sum of the validation score and AZ-NAS's zero-cost rank among them: two partly independent
+    # opinions, for children whose short training ranks them noisily)
+    select: str = "score"

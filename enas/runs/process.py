@@ -7,15 +7,17 @@ import logging
 import os
 import random
 import sys
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Iterator, Optional, Sequence
 
 import numpy as np
 import torch
 
 from . import malloc as _malloc
 
-__all__ = ["resolve_device", "seed_everything", "prepare_process", "cap_threads_for_parallel_jobs", "import_modules"]
+__all__ = ["resolve_device", "seed_everything", "prepare_process", "cap_threads_for_parallel_jobs", "import_modules",
+           "torch_threads"]
 
 log = logging.getLogger("enas")
 
@@ -65,6 +67,18 @@ def cap_threads_for_parallel_jobs() -> Optional[int]:
     torch.set_num_threads(threads)
     log.info("%d parallel jobs on %d cores: %d PyTorch thread(s) per job", jobs, cores, threads)
     return threads
+
+
+@contextmanager
+def torch_threads(threads: Optional[int]) -> Iterator[None]:
+    """PyTorch's intra-op threads set to ``threads`` inside the block, restored after (None: unchanged)."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def import_modules(names: Sequence[str]) -> None:

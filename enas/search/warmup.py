@@ -7,7 +7,8 @@ phase (`Strategy.learn`) runs that many steps with a zero-cost reward in place o
 policy takes that many updates, and evolution evolves its population through that many steps' children, so the
 population the shared weights first re-score is the proxy's best. The policy starts where the good cells are,
 so its samples (and, with ``trainer.shared_sampling=policy`` once ``trainer.warmup_epochs`` are over, the shared
-weights' training) concentrate there.
+weights' training) concentrate there. A multi-trial search (`enas.trials`) warms up the same way before its
+first child trains.
 
 An architecture's reward is its selector score as a rank against a reference pool of ``zero_cost_warmup.pool``
 uniform architectures scored once: the mean over the selector's signals of log(rank / (n + 1)), AZ-NAS's rank
@@ -81,12 +82,14 @@ def warmup_problems(cfg) -> Iterable[str]:
                                  "a learning phase a reward drives")
 
 
-def zero_cost_warmup(search: Search, settings) -> Dict[str, float]:
+def zero_cost_warmup(search: Search, settings, scorer=None) -> Dict[str, float]:
     """Score the reference pool, then run ``settings.steps`` steps of the strategy's learning phase on
-    `ZeroCostReward`; returns the last step's statistics."""
+    `ZeroCostReward`; returns the last step's statistics. ``scorer``: the selector's scorer (its cache shared
+    with the caller), else one is built."""
     began = time.time()
     names = selector_proxies(settings.selector)
-    scorer = build_zero_cost(search.cfg, search.task, search.network, search.device, names, search.proxy_batches)
+    scorer = scorer or build_zero_cost(search.cfg, search.task, search.network, search.device, names,
+                                       search.proxy_batches)
     shown = search.cfg.trainer.progress
     reference = [scorer.score(a) for a in progress(search.strategy.uniform(settings.pool), shown, desc="zero-cost pool")]
     reward = ZeroCostReward(scorer, names, reference)

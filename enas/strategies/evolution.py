@@ -170,6 +170,13 @@ class RegularizedEvolution:
         earlier searches' best, evaluated again here."""
         self.seeds = [dict(a) for a in archs][:self.population_size]
 
+    def restart(self, archs: Sequence[Mapping]) -> None:
+        """Forget the population and history (evaluated under another fitness, e.g. a zero-cost warm-up) and
+        start again from ``archs`` as the initial population's seeds."""
+        self.population.clear()
+        self.history = []
+        self.seed_population(archs)
+
     @property
     def initialising(self) -> bool:
         """Random architectures until the first ``population`` are evaluated (Real et al.'s initial population)."""

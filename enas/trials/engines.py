@@ -14,13 +14,13 @@ from __future__ import annotations
 import logging
 import os
 from collections import deque
-from typing import Callable, Deque, Dict, List, Optional
+from typing import Callable, Deque, Dict, List, Optional, Tuple
 
 import torch
 
 from .child import TrialRunner
 
-__all__ = ["LocalEngine", "RayEngine", "create_engine", "ray_available"]
+__all__ = ["LocalEngine", "RayEngine", "create_engine", "ray_available", "worker_shape"]
 
 log = logging.getLogger("enas")
 
@@ -127,11 +127,16 @@ class RayEngine:
             self.ray.shutdown()
 
 
-def create_engine(settings, runner_args: Dict, device: torch.device):
-    """The engine ``multi_trial`` settings ask for (`enas.config.MultiTrialConfig`)."""
+def worker_shape(settings, device: torch.device) -> Tuple[int, int, bool]:
+    """(workers, torch threads each, one GPU each) that ``multi_trial`` settings ask for on ``device``."""
     gpus = device.type == "cuda"
     workers = settings.workers or (torch.cuda.device_count() if gpus else os.cpu_count() or 1)
-    threads = settings.threads or max(1, (os.cpu_count() or 1) // workers)
+    return workers, settings.threads or max(1, (os.cpu_count() or 1) // workers), gpus
+
+
+def create_engine(settings, runner_args: Dict, device: torch.device):
+    """The engine ``multi_trial`` settings ask for (`enas.config.MultiTrialConfig`)."""
+    workers, threads, gpus = worker_shape(settings, device)
     use_ray = settings.engine == "ray" or (settings.engine == "auto" and (workers > 1 or settings.address))
     if use_ray and not ray_available():  # engine=ray without Ray is refused before the run starts
         print(f"Ray is not installed (pip install 'enas[ray]'): the {workers} workers' trials run one after another "

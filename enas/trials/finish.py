@@ -1,15 +1,17 @@
 """The end of a multi-trial search: its pick written as a one-shot search's derive writes it.
 
-``architecture.json`` holds the best child among those that trained the whole budget (an early-stopped
-child's score at a lower rung is not comparable), with its validation score, the number of trials and,
+``architecture.json`` holds the pick among the children that trained the whole budget (an early-stopped
+child's score at a lower rung is not comparable): the best by validation score, or by that score's rank and
+AZ-NAS's together (``multi_trial.select``); with its validation score, the number of trials and,
 with ``benchmark=nb201``, its NAS-Bench-201 accuracies; ``derive_candidates.csv`` holds every trial, best
 first. ``enas-train architecture=<run>/architecture.json`` retrains the pick as after any search.
 """
 from __future__ import annotations
 
 import time
-from typing import Dict, List
+from typing import Dict, List, Optional
 
+from ..predictors.ranking import AZ_NAS, log_rank_sum
 from ..runs.console import announce
 from ..search.constraints import measure_child
 from ..search.latency import child_latency
@@ -27,10 +29,24 @@ def _rows(records: List[Dict], latency=None) -> List[Dict]:
             for r in ranked]
 
 
+def pick(search) -> Optional[Dict]:
+    """The trial ``multi_trial.select`` picks among those that trained the most epochs: the best validation
+    score, or (``score_az_nas``) the best log-rank sum of the validation score and AZ-NAS's rank (itself the
+    log-rank sum of its four signals over the same children). None when every trial failed."""
+    best = search.trials.best()
+    if best is None or search.settings.select == "score":
+        return best
+    full = [r for r in search.trials.records if r["status"] != "failed" and r["epochs"] == best["epochs"]]
+    signals = [r.get("zero_cost") or search.zero_cost_signals(r["architecture"]) for r in full]
+    az_nas = log_rank_sum(signals, AZ_NAS)
+    combined = log_rank_sum([{"score": r["score"], "az_nas": a} for r, a in zip(full, az_nas)], ("score", "az_nas"))
+    return full[max(range(len(full)), key=combined.__getitem__)]  # ties: the earlier trial
+
+
 def finish(search, began: float) -> Dict:
     """Write the pick of ``search`` (a `enas.trials.search.MultiTrialSearch`) and return it."""
     s, trials = search.s, search.trials
-    best = trials.best()
+    best = pick(search)
     if best is None:
         errors = sorted({r.get("error", "") for r in trials.records})
         raise RuntimeError(f"every one of the {len(trials)} trials failed: {'; '.join(errors[:3])}")
@@ -38,7 +54,8 @@ def finish(search, began: float) -> Dict:
     child = {**measure_child(s.child_model, arch, s.task.example_input()), **child_latency(s.latency, arch)}
     counts = {status: sum(r["status"] == status for r in trials.records)
               for status in ("finished", "stopped", "timed_out", "failed")}
-    extra = {"select": "multi_trial", "child": child, "trials": len(trials), "trial": best["id"],
+    extra = {"select": "multi_trial", "multi_trial_select": search.settings.select,
+             "best_score_trial": trials.best()["id"], "child": child, "trials": len(trials), "trial": best["id"],
              "child_epochs": best["epochs"], "statuses": counts, "minutes": (time.time() - began) / 60}
     if s.cfg.benchmark:
         from ..report.benchmark import lookup_benchmark
@@ -54,7 +71,8 @@ def finish(search, began: float) -> Dict:
     lines = [f"\nMulti-trial search: {len(trials)} children trained ({counts['finished']} to the full "
              f"{search.settings.epochs} epochs, {counts['stopped']} stopped early, {counts['timed_out']} out of time, "
              f"{counts['failed']} failed), {seconds / 60:.1f} worker-minutes in {extra['minutes']:.1f} minutes",
-             f"Picked trial {best['id']}: validation score {best['score']:.4g} after {best['epochs']} epochs; "
+             f"Picked trial {best['id']} (by {search.settings.select}): validation score {best['score']:.4g} after "
+             f"{best['epochs']} epochs; "
              f"{child['params']:,.0f} parameters",
              (search.out / "architecture.txt").read_text().rstrip()]
     if "benchmark" in extra:

@@ -20,8 +20,11 @@ unchanged (Real et al. 2017). An architecture already trained is looked up, not 
 Every finished trial goes to ``trials.jsonl`` (`enas.trials.records`) and then the checkpoint
 (``checkpoints/last.pt``: the strategy, the random state, the trials still running), so a killed search
 resumes (``resume=<run>``) without training a finished trial again: trials that were running start over.
-The run ends like a one-shot search: ``architecture.json`` holds the best child that trained the whole
-budget, ``derive_candidates.csv`` every trial, best first, ready for ``enas-train architecture=...``.
+With ``zero_cost_warmup.steps``, the strategy first learns from zero-cost scores (evolution then trains the
+proxy's best as its initial population). The run ends like a one-shot search: ``architecture.json`` holds
+the pick among the children that trained the whole budget (``multi_trial.select``: by validation score, or by
+its rank and AZ-NAS's together), ``derive_candidates.csv`` every trial, best first, ready for
+``enas-train architecture=...``.
 """
 from __future__ import annotations
 
@@ -45,12 +48,14 @@ from ..runs.console import Progress
 from ..runs.lock import RunLock
 from ..runs.metrics import MetricsLogger
 from ..runs.policy_log import record_policy
-from ..runs.process import import_modules, resolve_device
-from ..search.build import Search, build_search, data_name, trainer_settings
+from ..runs.process import import_modules, resolve_device, torch_threads
+from ..predictors.ranking import AZ_NAS
+from ..search.build import Search, build_search, build_zero_cost, data_name, trainer_settings
 from ..search.latency import TABLE_FILE
 from ..search.state import open_run
 from ..search.warm_start import warm_start
-from .engines import create_engine, ray_available
+from ..search.warmup import zero_cost_warmup
+from .engines import create_engine, ray_available, worker_shape
 from .records import TrialsFile
 from .rungs import Rungs
 
@@ -67,7 +72,7 @@ def multi_trial_problems(cfg) -> Iterable[str]:
     if cfg.strategy not in ASYNCHRONOUS + SYNCHRONOUS:
         yield (f"mode=multi_trial trains the children a strategy proposes: strategy={cfg.strategy} has no proposals "
                f"(use one of {', '.join(ASYNCHRONOUS + SYNCHRONOUS)})")
-    for key in ("preferred.pool", "zero_cost_warmup.steps", "few_shot.split", "few_shot.split_first"):
+    for key in ("preferred.pool", "few_shot.split", "few_shot.split_first"):
         if OmegaConf.select(cfg, key):
             yield f"{key} shapes how shared weights train; mode=multi_trial trains every child on its own: drop it"
     if cfg.multi_trial.engine == "ray" and not ray_available():
@@ -124,11 +129,26 @@ class MultiTrialSearch:
         self.weights: Dict[int, Dict] = {}   # trained weights of finished trials a child may inherit from
         self.next_id, self.looked_up, self.updates = 0, 0, 0
         self.metrics = MetricsLogger(out, resume=state is not None) if out is not None else None
+        self.zero_cost = None                # AZ-NAS's scorer, when the warm-up or the pick needs it
+        if self.cfg.zero_cost_warmup.steps or self.settings.select == "score_az_nas":
+            self.zero_cost = build_zero_cost(self.cfg, s.task, s.network, s.device, list(AZ_NAS), s.proxy_batches)
         if state is not None:
             self._restore(state)
         else:
             warm_start(self.strategy, self.cfg)
+            if self.cfg.zero_cost_warmup.steps:
+                self._zero_cost_warmup()
         self.engine = None
+
+    def _zero_cost_warmup(self) -> None:
+        """The strategy learns from zero-cost scores first (`enas.search.warmup`), on the threads the workers
+        will use (none has started); evolution then trains the proxy's best as its initial population."""
+        workers, threads, gpus = worker_shape(self.settings, self.s.device)
+        with torch_threads(None if gpus or self.settings.address else workers * threads):
+            zero_cost_warmup(self.s, self.cfg.zero_cost_warmup, self.zero_cost)
+        if self.strategy.name == "evolution":
+            evo = self.strategy.evolution
+            evo.restart([arch for arch, _ in evo.best(evo.population_size)])
 
     # -- the budget -------------------------------------------------------------------------------------------
     @property
@@ -229,6 +249,8 @@ class MultiTrialSearch:
                 "timed_out" if result.get("timed_out") else "stopped"
             record.update(status=status, score=result["score"], epochs=result["epoch"],
                           inherited=result.get("inherited", 0))
+            if self.settings.select == "score_az_nas":  # scored here while the workers train: the pick needs it
+                record["zero_cost"] = self.zero_cost_signals(record["architecture"])
             if self.settings.inherit:
                 self._keep_weights(trial, result["state"]["model"])
         self.trials.append(record)
@@ -237,6 +259,12 @@ class MultiTrialSearch:
             self._tell(record["architecture"], record["score"])
         self._log(record)
         return record
+
+    def zero_cost_signals(self, arch: Dict) -> Dict[str, float]:
+        """AZ-NAS's signals of ``arch`` on one thread (the workers have the others)."""
+        with torch_threads(1):
+            scores = self.zero_cost.score(arch)
+        return {name: scores[name] for name in AZ_NAS}
 
     def _archive_rows(self) -> List[Dict]:
         """The archive's lines: every score a trial reached, one per rung (its epochs trained: scores after as
