@@ -225,7 +225,9 @@ ZC = [*TINY, "strategy=evolution", "proxies.space.C=4", "proxies.space.N=1", "ze
       "multi_trial.trials=5"]
 
 
-def test_a_zero_cost_warm_up_trains_the_proxys_best_cells_as_evolutions_first_population(tmp_path, monkeypatch):
+@pytest.mark.parametrize("selector", ["az_nas", "params"])
+def test_a_zero_cost_warm_up_trains_the_proxys_best_cells_as_evolutions_first_population(tmp_path, monkeypatch,
+                                                                                          selector):
     from enas.search import warmup
 
     rewards = {}  # every architecture the warm-up scored, with its zero-cost reward
@@ -236,7 +238,9 @@ def test_a_zero_cost_warm_up_trains_the_proxys_best_cells_as_evolutions_first_po
         return rewards[architecture_key(arch)]
 
     monkeypatch.setattr(warmup.ZeroCostReward, "__call__", scored)
-    multi_trial_search(compose_config("search", [*ZC, "zero_cost_warmup.steps=4"], tmp_path))
+    overrides = [*ZC, "zero_cost_warmup.steps=4", f"zero_cost_warmup.selector={selector}",
+                 "multi_trial.select=score_az_nas"]  # one scorer serves both: the selector's proxies and AZ-NAS
+    multi_trial_search(compose_config("search", overrides, tmp_path))
     first = [architecture_key(t["architecture"]) for t in _trials(tmp_path)[:3]]  # evolution.population=3
     best = sorted(rewards.values(), reverse=True)
     assert len(rewards) > 6 and all(t["parent"] is None for t in _trials(tmp_path)[:3])

@@ -54,7 +54,7 @@ from ..search.build import Search, build_search, build_zero_cost, data_name, tra
 from ..search.latency import TABLE_FILE
 from ..search.state import open_run
 from ..search.warm_start import warm_start
-from ..search.warmup import zero_cost_warmup
+from ..search.warmup import selector_proxies, zero_cost_warmup
 from .engines import create_engine, ray_available, worker_shape
 from .records import TrialsFile
 from .rungs import Rungs
@@ -129,9 +129,11 @@ class MultiTrialSearch:
         self.weights: Dict[int, Dict] = {}   # trained weights of finished trials a child may inherit from
         self.next_id, self.looked_up, self.updates = 0, 0, 0
         self.metrics = MetricsLogger(out, resume=state is not None) if out is not None else None
-        self.zero_cost = None                # AZ-NAS's scorer, when the warm-up or the pick needs it
-        if self.cfg.zero_cost_warmup.steps or self.settings.select == "score_az_nas":
-            self.zero_cost = build_zero_cost(self.cfg, s.task, s.network, s.device, list(AZ_NAS), s.proxy_batches)
+        # one zero-cost scorer (one cache) for the warm-up's selector and the pick's AZ-NAS, when either is on
+        names = [*(selector_proxies(self.cfg.zero_cost_warmup.selector) if self.cfg.zero_cost_warmup.steps else []),
+                 *(AZ_NAS if self.settings.select == "score_az_nas" else [])]
+        self.zero_cost = build_zero_cost(self.cfg, s.task, s.network, s.device, list(dict.fromkeys(names)),
+                                         s.proxy_batches)
         if state is not None:
             self._restore(state)
         else:
