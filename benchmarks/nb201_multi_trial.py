@@ -20,8 +20,9 @@ Remaining arguments are Hydra overrides for every run. ``--report`` trains nothi
 under the given folders. Columns: trials trained (finished / stopped early / started from inherited weights),
 trials per hour, mean epochs a child trained, the mean validation accuracy (%) of the evolved children (those with
 a parent) that trained the whole budget, the pick's CIFAR-10 test accuracy with its top-% of the space, CIFAR-100
-and ImageNet16-120, and (score) the CIFAR-10 test accuracy of the best child by validation score alone (the pick
-unless ``multi_trial.select`` says otherwise).
+and ImageNet16-120, (score) the CIFAR-10 test accuracy of the best child by validation score alone (the pick
+unless ``multi_trial.select`` says otherwise) and (s+par) that of the child ``multi_trial.select=score_params``
+picks among the same children (a pick that trains nothing, so any run's children show it).
 """
 from __future__ import annotations
 
@@ -34,7 +35,12 @@ import sys
 from pathlib import Path
 from typing import Dict, List
 
+import torch
 from omegaconf import OmegaConf
+
+from enas.predictors.zero_cost import child_parameters
+from enas.search.build import build_supernet
+from enas.trials.finish import full_budget, joint_pick
 
 from ._common import add_nb201_argument, cells_summary, nb201_table
 
@@ -69,6 +75,12 @@ def run(args, variant: str, workers: int, threads: int, seed: int, extra: List[s
     return out
 
 
+def params_pick(space: Dict, trials: List[Dict]) -> Dict:
+    """The child ``multi_trial.select=score_params`` picks among ``trials`` (children of a ``space`` config)."""
+    model, _ = build_supernet(space, torch.device("cpu"))
+    return joint_pick(full_budget(trials), lambda t: float(child_parameters(model, t["architecture"])))
+
+
 def row(folder: Path, table) -> Dict:
     meta = json.loads((folder / "architecture.json").read_text())
     config = OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
@@ -86,7 +98,8 @@ def row(folder: Path, table) -> Dict:
             "evolved": 100 * statistics.mean(evolved) if evolved else float("nan"),
             "acc": described["cifar10_test_acc"], "top": described["top_percent"],
             "c100": described["cifar100_test_acc"], "in16": described["imagenet16_120_test_acc"], "cell": described,
-            "by_score": table.describe(by_score["architecture"])["cifar10_test_acc"]}
+            "by_score": table.describe(by_score["architecture"])["cifar10_test_acc"],
+            "by_params": table.describe(params_pick(config["space"], trials)["architecture"])["cifar10_test_acc"]}
 
 
 def show(rows: List[Dict]) -> None:
@@ -96,7 +109,8 @@ def show(rows: List[Dict]) -> None:
     for r in rows:
         print(f"{r['run']:34} {r['workers']:>2} {r['threads']:>2} {r['trials']:>6} {r['finished']:>5} {r['stopped']:>5} "
               f"{r['inherited']:>4} {r['per_hour']:>6.1f} {r['epochs']:>8.2f} {r['evolved']:>7.2f} {r['minutes']:>5.1f} "
-              f"{r['acc']:>6.2f} {r['top']:>6.2f} {r['c100']:>6.2f} {r['in16']:>6.2f} {r['by_score']:>6.2f}")
+              f"{r['acc']:>6.2f} {r['top']:>6.2f} {r['c100']:>6.2f} {r['in16']:>6.2f} {r['by_score']:>6.2f} "
+              f"{r['by_params']:>6.2f}")
     groups: Dict[str, List[Dict]] = {}
     for r in rows:
         groups.setdefault(r["run"].rsplit("_s", 1)[0], []).append(r)
@@ -106,7 +120,8 @@ def show(rows: List[Dict]) -> None:
         print(f"  {name:24} {cells_summary([m['cell'] for m in members], [TOP5] * len(members))}  "
               f"{statistics.mean(m['per_hour'] for m in members):6.1f} trials/h  "
               f"{statistics.mean(m['epochs'] for m in members):.2f} epochs a child; "
-              f"by validation score alone {statistics.mean(m['by_score'] for m in members):.2f}")
+              f"by validation score alone {statistics.mean(m['by_score'] for m in members):.2f}, "
+              f"with the parameter count {statistics.mean(m['by_params'] for m in members):.2f}")
     base = {r["run"].split("_w")[0] + "_s" + r["run"].rsplit("_s", 1)[1]: r for r in rows
             if r["workers"] == 1 and r["threads"] == 1}
     for r in rows:

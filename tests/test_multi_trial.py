@@ -296,11 +296,33 @@ def test_the_joint_pick_weighs_the_validation_score_and_az_nas_alike(select, pic
     assert pick(search)["id"] == picked
 
 
-def test_the_joint_pick_is_written_beside_the_best_by_score(tmp_path):
-    multi_trial_search(compose_config("search", [*ZC, "multi_trial.select=score_az_nas"], tmp_path))
+def test_the_pick_by_score_and_parameters_prefers_the_larger_of_two_close_children(monkeypatch):
+    """Short training favours small cells that learn fast: among children scored alike, the larger one wins."""
+    from types import SimpleNamespace
+
+    from enas.trials import finish
+
+    params = {"0": 10.0, "1": 1000.0, "2": 2000.0, "3": 5000.0, "4": 5000.0, "5": 1.0}
+    monkeypatch.setattr(finish, "child_parameters", lambda model, arch: params[arch["op"]])
+    trials = _records((0.90, 0.0, "finished", 4),   # the best score, nearly the smallest child
+                      (0.89, 0.0, "finished", 4),   # second by score, larger: best by both together
+                      (0.50, 0.0, "finished", 4),   # large but poorly scored
+                      (0.95, 0.0, "stopped", 1),    # stopped at a rung: not comparable
+                      (0.99, 0.0, "failed", 0),
+                      (0.70, 0.0, "finished", 4))
+    search = SimpleNamespace(trials=trials, settings=SimpleNamespace(select="score_params"),
+                             s=SimpleNamespace(child_model=None))
+    assert finish.pick(search)["id"] == 1
+    params["1"] = 5.0  # now the smaller of the two: the best score wins again
+    assert finish.pick(search)["id"] == 0
+
+
+@pytest.mark.parametrize("select", ["score_az_nas", "score_params"])
+def test_the_joint_pick_is_written_beside_the_best_by_score(tmp_path, select):
+    multi_trial_search(compose_config("search", [*ZC, f"multi_trial.select={select}"], tmp_path))
     meta = json.loads((tmp_path / "architecture.json").read_text())
     trials = _trials(tmp_path)
-    assert meta["multi_trial_select"] == "score_az_nas"
+    assert meta["multi_trial_select"] == select
     assert meta["best_score_trial"] == max(trials, key=lambda t: t["score"])["id"]
     assert meta["trial"] in {t["id"] for t in trials}
 

@@ -92,7 +92,7 @@ RULES: Dict[str, Tuple[Callable[[Any], bool], str]] = {
     "few_shot.split_first": _at_least(0), "few_shot.after_epochs": _at_least(0),
     "multi_trial.trials": _at_least(1), "multi_trial.max_minutes": _at_least(0), "multi_trial.epochs": _at_least(1), "multi_trial.rung_epochs": _at_least(0),
     "multi_trial.eta": _at_least(2), "multi_trial.time_limit": _at_least(0), "multi_trial.engine": _one_of(*ENGINES),
-    "multi_trial.select": _one_of("score", "score_az_nas"),
+    "multi_trial.select": _one_of("score", "score_az_nas", "score_params"),
     "multi_trial.workers": _at_least(0), "multi_trial.threads": _at_least(0), "multi_trial.retries": _at_least(0),
     "mode": _one_of(*MODES),
     "constraint.max_params": _optional(_positive()), "constraint.max_flops": _optional(_positive()),

@@ -56,7 +56,8 @@ class MultiTrialConfig:
     threads: int = 0              # torch threads per worker; 0: the cores divided among the workers
     address: Optional[str] = None # a running Ray cluster (e.g. 10.0.0.1:6379); null: a local one on this machine
     retries: int = 1              # a trial whose worker died runs again on another worker this many times
-    # The pick among the children trained the whole budget: score (the best validation score), or score_az_nas
+    # The pick among the children trained the whole budget: score (the best validation score), score_az_nas
     # (the log-rank sum of the validation score and AZ-NAS's zero-cost rank among them: two partly independent
-    # opinions, for children whose short training ranks them noisily)
+    # opinions, for children whose short training ranks them noisily) or score_params (the same with the
+    # child's parameter count: short training favours small cells that learn fast over those that end best)
     select: str = "score"

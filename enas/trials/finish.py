@@ -2,22 +2,23 @@
 
 ``architecture.json`` holds the pick among the children that trained the whole budget (an early-stopped
 child's score at a lower rung is not comparable): the best by validation score, or by that score's rank and
-AZ-NAS's together (``multi_trial.select``); with its validation score, the number of trials and,
+AZ-NAS's or the child's parameter count's together (``multi_trial.select``); with its validation score, the number of trials and,
 with ``benchmark=nb201``, its NAS-Bench-201 accuracies; ``derive_candidates.csv`` holds every trial, best
 first. ``enas-train architecture=<run>/architecture.json`` retrains the pick as after any search.
 """
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from ..predictors.ranking import AZ_NAS, log_rank_sum
+from ..predictors.zero_cost import child_parameters
 from ..runs.console import announce
 from ..search.constraints import measure_child
 from ..search.latency import child_latency
 from ..search.summary import write_architecture
 
-__all__ = ["finish"]
+__all__ = ["finish", "full_budget", "joint_pick"]
 
 
 def _rows(records: List[Dict], latency=None) -> List[Dict]:
@@ -29,18 +30,35 @@ def _rows(records: List[Dict], latency=None) -> List[Dict]:
             for r in ranked]
 
 
+def full_budget(records: List[Dict]) -> List[Dict]:
+    """The trials that trained the most epochs (an early-stopped child's score at a lower rung is not comparable
+    with a fully trained one's), failed ones left out."""
+    scored = [r for r in records if r["status"] != "failed"]
+    most = max((r["epochs"] for r in scored), default=None)
+    return [r for r in scored if r["epochs"] == most]
+
+
+def joint_pick(full: List[Dict], second: Callable[[Dict], float]) -> Dict:
+    """The record of ``full`` with the best log-rank sum of its validation score and ``second(record)``
+    (higher better); ties: the earlier trial."""
+    combined = log_rank_sum([{"score": r["score"], "second": second(r)} for r in full], ("score", "second"))
+    return full[max(range(len(full)), key=combined.__getitem__)]
+
+
 def pick(search) -> Optional[Dict]:
     """The trial ``multi_trial.select`` picks among those that trained the most epochs: the best validation
-    score, or (``score_az_nas``) the best log-rank sum of the validation score and AZ-NAS's rank (itself the
-    log-rank sum of its four signals over the same children). None when every trial failed."""
+    score; or the best log-rank sum of that score and AZ-NAS's rank (``score_az_nas``; itself the log-rank sum
+    of its four signals over the same children) or the child's parameter count (``score_params``: a few epochs
+    favour small cells that learn fast, not those that end best). None when every trial failed."""
     best = search.trials.best()
     if best is None or search.settings.select == "score":
         return best
-    full = [r for r in search.trials.records if r["status"] != "failed" and r["epochs"] == best["epochs"]]
+    full = full_budget(search.trials.records)
+    if search.settings.select == "score_params":
+        return joint_pick(full, lambda r: float(child_parameters(search.s.child_model, r["architecture"])))
     signals = [r.get("zero_cost") or search.zero_cost_signals(r["architecture"]) for r in full]
-    az_nas = log_rank_sum(signals, AZ_NAS)
-    combined = log_rank_sum([{"score": r["score"], "az_nas": a} for r, a in zip(full, az_nas)], ("score", "az_nas"))
-    return full[max(range(len(full)), key=combined.__getitem__)]  # ties: the earlier trial
+    az_nas = dict(zip((r["id"] for r in full), log_rank_sum(signals, AZ_NAS)))
+    return joint_pick(full, lambda r: az_nas[r["id"]])
 
 
 def finish(search, began: float) -> Dict:
