@@ -234,3 +234,20 @@ def test_search_model_runs_evolution_on_a_users_supernet():
                           derive_settings={"num_samples": 5, "greedy": False, "top_k": 2})
     assert result["architecture"] == {f"block{i}": w for i, w in enumerate(wanted)}
     assert result["strategy"].name == "evolution" and result["history"][-1]["population_best"] == 3.0
+
+
+def test_the_learning_phase_shows_the_best_fitness_not_a_missing_entropy():
+    """Evolution has no policy: its progress shows the reward and the population's best, every one a number."""
+    from enas.strategies.evolution import EvolutionStrategy
+
+    strategy = EvolutionStrategy(space_decisions("nb201"), seed=0, num_aggregate=4)
+    shown = []
+
+    class Recorder:
+        def tick(self, stats):
+            shown.append(dict(stats))
+
+    strategy.learn(lambda arch: float(sum(len(str(v)) for v in arch.values())), 3, Recorder())
+    assert len(shown) == 3
+    assert all(set(s) == {"reward", "best"} and all(v == v for v in s.values()) for s in shown)
+    assert shown[-1]["best"] == max(f for _, f in strategy.evolution.population)

@@ -30,7 +30,8 @@ def progress(iterable: Iterable, enabled: bool, **kwargs):
 
 class Progress:
     """A bar advanced by hand (``tick``) by code that runs steps of its own, such as a strategy's learning
-    phase; showing the step's reward, baseline and entropy. Nothing is drawn when disabled."""
+    phase; showing the step's reward and the policy's baseline and entropy, or the best reward so far for a
+    strategy without a policy. Nothing is drawn when disabled."""
 
     def __init__(self, total: int, enabled: bool, desc: str = ""):
         self.bar = None
@@ -44,7 +45,8 @@ class Progress:
             return
         self.bar.update(1)
         if stats:
-            self.bar.set_postfix({k: f"{stats[k]:.3g}" for k in ("reward", "baseline", "entropy") if k in stats})
+            self.bar.set_postfix({k: f"{stats[k]:.3g}" for k in ("reward", "baseline", "entropy", "best")
+                                 if k in stats})
 
     def close(self) -> None:
         if self.bar is not None:

@@ -282,8 +282,7 @@ class EvolutionStrategy(Strategy):
             evo.tell(arch, rewards[-1])
             # the loop's progress bar counts `steps`: tick it in proportion to the children evaluated
             if (i + 1) * steps // cycles > i * steps // cycles:
-                progress.tick({"reward": rewards[-1], "baseline": max(f for _, f in evo.population),
-                               "entropy": float("nan")})
+                progress.tick({"reward": rewards[-1], "best": max(f for _, f in evo.population)})
         if not rewards:
             return {"rewards_evaluated": float(rescored)}
         fitness = [f for _, f in evo.population]

@@ -80,8 +80,7 @@ class PredictorStrategy(Strategy):
             self.evaluated.update({architecture_key(a): r for a, r in zip(chosen, step)})
             rewards += step
             if step:
-                progress.tick({"reward": sum(step) / len(step), "baseline": max(self.evaluated.values()),
-                               "entropy": float("nan")})
+                progress.tick({"reward": sum(step) / len(step), "best": max(self.evaluated.values())})
         if not rewards:
             return {"rewards_evaluated": 0.0}
         return {"reward": sum(rewards) / len(rewards), "reward_max": max(rewards),
