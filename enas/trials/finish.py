@@ -1,10 +1,11 @@
 """The end of a multi-trial search: its pick written as a one-shot search's derive writes it.
 
 ``architecture.json`` holds the pick among the children that trained the whole budget (an early-stopped
-child's score at a lower rung is not comparable): the best by validation score, or by that score's rank and
-AZ-NAS's or the child's parameter count's together (``multi_trial.select``); with its validation score, the number of trials and,
-with ``benchmark=nb201``, its NAS-Bench-201 accuracies; ``derive_candidates.csv`` holds every trial, best
-first. ``enas-train architecture=<run>/architecture.json`` retrains the pick as after any search.
+child's score at a lower rung is not comparable): the best by validation score, or by that score's rank
+together with AZ-NAS's or with the child's parameter count's (``multi_trial.select``); with its validation
+score, the number of trials and, with ``benchmark=nb201``, its NAS-Bench-201 accuracies;
+``derive_candidates.csv`` holds every trial, best first. ``enas-train architecture=<run>/architecture.json``
+retrains the pick as after any search.
 """
 from __future__ import annotations
 
