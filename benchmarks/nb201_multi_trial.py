@@ -104,7 +104,8 @@ def row(folder: Path, table) -> Dict:
 
 def show(rows: List[Dict]) -> None:
     head = (f"{'run':34} {'w':>2} {'t':>2} {'trials':>6} {'full':>5} {'stop':>5} {'inh':>4} {'per h':>6} "
-            f"{'ep/child':>8} {'evo val':>7} {'min':>5} {'C-10':>6} {'top%':>6} {'C-100':>6} {'IN16':>6} {'score':>6}")
+            f"{'ep/child':>8} {'evo val':>7} {'min':>5} {'C-10':>6} {'top%':>6} {'C-100':>6} {'IN16':>6} {'score':>6} "
+            f"{'s+par':>6}")
     print(head)
     for r in rows:
         print(f"{r['run']:34} {r['workers']:>2} {r['threads']:>2} {r['trials']:>6} {r['finished']:>5} {r['stopped']:>5} "

@@ -458,6 +458,9 @@ def test_the_benchmark_tabulates_multi_trial_runs_with_their_benchmark_accuracy(
     nb201_multi_trial.main()
     out = capsys.readouterr().out
     assert "evolution_w1t1_s0" in out and "evolution_w2t1_s0" in out and "x the trials per hour of one worker" in out
+    lines = out.splitlines()
+    head = next(i for i, line in enumerate(lines) if line.startswith("run "))
+    assert len(lines[head]) == len(lines[head + 1])  # fixed-width columns: every one has its label
     pick = json.loads((tmp_path / "evolution_w1t1_s0" / "architecture.json").read_text())["benchmark"]
     assert f"{pick['cifar10_test_acc']:.2f}" in out
 
