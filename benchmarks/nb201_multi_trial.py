@@ -22,7 +22,8 @@ trials per hour, mean epochs a child trained, the mean validation accuracy (%) o
 a parent) that trained the whole budget, the pick's CIFAR-10 test accuracy with its top-% of the space, CIFAR-100
 and ImageNet16-120, (score) the CIFAR-10 test accuracy of the best child by validation score alone (the pick
 unless ``multi_trial.select`` says otherwise) and (s+par) that of the child ``multi_trial.select=score_params``
-picks among the same children (a pick that trains nothing, so any run's children show it).
+picks among the same children (a pick that trains nothing, so any run's children show it), and (size) that of
+the largest of them, size alone.
 """
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ import statistics
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Tuple
 
 import torch
 from omegaconf import OmegaConf
@@ -75,10 +76,13 @@ def run(args, variant: str, workers: int, threads: int, seed: int, extra: List[s
     return out
 
 
-def params_pick(space: Dict, trials: List[Dict]) -> Dict:
-    """The child ``multi_trial.select=score_params`` picks among ``trials`` (children of a ``space`` config)."""
+def params_picks(space: Dict, trials: List[Dict]) -> Tuple[Dict, Dict]:
+    """Among ``trials`` (children of a ``space`` config) that trained the whole budget: the child
+    ``multi_trial.select=score_params`` picks, and the largest (size alone, the baseline it must beat)."""
     model, _ = build_supernet(space, torch.device("cpu"))
-    return joint_pick(full_budget(trials), lambda t: float(child_parameters(model, t["architecture"])))
+    full = full_budget(trials)
+    size = {t["id"]: float(child_parameters(model, t["architecture"])) for t in full}
+    return joint_pick(full, lambda t: size[t["id"]]), max(full, key=lambda t: size[t["id"]])
 
 
 def row(folder: Path, table) -> Dict:
@@ -86,6 +90,7 @@ def row(folder: Path, table) -> Dict:
     config = OmegaConf.to_container(OmegaConf.load(folder / "config.yaml"))
     settings = config["multi_trial"]
     trials = [json.loads(line) for line in (folder / "trials.jsonl").read_text().splitlines()]
+    by_params, largest = params_picks(config["space"], trials)
     described = table.describe(meta["architecture"])
     evolved = [t["score"] for t in trials if t["parent"] is not None and t["epochs"] == settings["epochs"]]
     by_score = next(t for t in trials if t["id"] == meta.get("best_score_trial", meta["trial"]))
@@ -99,19 +104,20 @@ def row(folder: Path, table) -> Dict:
             "acc": described["cifar10_test_acc"], "top": described["top_percent"],
             "c100": described["cifar100_test_acc"], "in16": described["imagenet16_120_test_acc"], "cell": described,
             "by_score": table.describe(by_score["architecture"])["cifar10_test_acc"],
-            "by_params": table.describe(params_pick(config["space"], trials)["architecture"])["cifar10_test_acc"]}
+            "by_params": table.describe(by_params["architecture"])["cifar10_test_acc"],
+            "largest": table.describe(largest["architecture"])["cifar10_test_acc"]}
 
 
 def show(rows: List[Dict]) -> None:
     head = (f"{'run':34} {'w':>2} {'t':>2} {'trials':>6} {'full':>5} {'stop':>5} {'inh':>4} {'per h':>6} "
             f"{'ep/child':>8} {'evo val':>7} {'min':>5} {'C-10':>6} {'top%':>6} {'C-100':>6} {'IN16':>6} {'score':>6} "
-            f"{'s+par':>6}")
+            f"{'s+par':>6} {'size':>6}")
     print(head)
     for r in rows:
         print(f"{r['run']:34} {r['workers']:>2} {r['threads']:>2} {r['trials']:>6} {r['finished']:>5} {r['stopped']:>5} "
               f"{r['inherited']:>4} {r['per_hour']:>6.1f} {r['epochs']:>8.2f} {r['evolved']:>7.2f} {r['minutes']:>5.1f} "
               f"{r['acc']:>6.2f} {r['top']:>6.2f} {r['c100']:>6.2f} {r['in16']:>6.2f} {r['by_score']:>6.2f} "
-              f"{r['by_params']:>6.2f}")
+              f"{r['by_params']:>6.2f} {r['largest']:>6.2f}")
     groups: Dict[str, List[Dict]] = {}
     for r in rows:
         groups.setdefault(r["run"].rsplit("_s", 1)[0], []).append(r)
@@ -122,7 +128,8 @@ def show(rows: List[Dict]) -> None:
               f"{statistics.mean(m['per_hour'] for m in members):6.1f} trials/h  "
               f"{statistics.mean(m['epochs'] for m in members):.2f} epochs a child; "
               f"by validation score alone {statistics.mean(m['by_score'] for m in members):.2f}, "
-              f"with the parameter count {statistics.mean(m['by_params'] for m in members):.2f}")
+              f"with the parameter count {statistics.mean(m['by_params'] for m in members):.2f}, "
+              f"the largest child {statistics.mean(m['largest'] for m in members):.2f}")
     base = {r["run"].split("_w")[0] + "_s" + r["run"].rsplit("_s", 1)[1]: r for r in rows
             if r["workers"] == 1 and r["threads"] == 1}
     for r in rows:
