@@ -76,6 +76,14 @@ def test_params_and_flops_match_the_standalone_child():
     model = nb201(C=4)
     for arch in some_archs(model, 4, seed=5):
         assert child_parameters(model, arch) == S.count_parameters(S.freeze(model, arch))
+    # every built-in space, the micro cell among them (its frozen() drops the loose-end projection's weights)
+    for name, kwargs in [("micro", {"num_layers": 1, "out_channels": 8, "num_nodes": 3}),
+                         ("macro", {"num_layers": 4, "out_channels": 8}),
+                         ("rnn", {"vocab_size": 50, "hidden": 16, "num_nodes": 4})]:
+        space = S.create_space(name, **kwargs)
+        for seed in range(4):
+            arch = S.random_architecture(space, random.Random(seed))
+            assert child_parameters(space, arch) == S.count_parameters(S.freeze(space, arch)), (name, arch)
     # a linear layer: in_features * out_features multiply-accumulates per example
     toy = nn.Sequential(nn.Flatten(), S.LayerChoice({"small": nn.Linear(12, 2), "big": nn.Linear(12, 7)}, label="fc"))
     measured = measure_child(toy, {"fc": "big"}, torch.randn(1, 3, 2, 2))

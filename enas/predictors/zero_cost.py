@@ -80,15 +80,25 @@ def child_parameters(model: nn.Module, arch: Mapping) -> int:
     child is built and counted.
     """
     activate(model, arch)
-    if any(hasattr(m, "frozen") and not isinstance(m, (LayerChoice, InputChoice)) for m in model.modules()):
-        return count_parameters(freeze(model, arch))
 
-    def walk(module: nn.Module) -> int:
+    def walk(module: nn.Module) -> Optional[int]:
+        """The active path's parameters under ``module``; None where a module of the path freezes itself.
+        (Budgets check every cell of a space: the class lookups and the private dicts skip nn.Module's
+        __getattr__ and generators, most of the cost.)"""
         if isinstance(module, LayerChoice):
             return walk(module.active_module)
-        own = sum(p.numel() for p in module.parameters(recurse=False))
-        return own + sum(walk(child) for child in module.children())
-    return walk(model)
+        if not isinstance(module, InputChoice) and callable(getattr(type(module), "frozen", None)):
+            return None
+        total = sum(p.numel() for p in module._parameters.values() if p is not None)
+        for child in module._modules.values():
+            inner = walk(child) if child is not None else 0
+            if inner is None:
+                return None
+            total += inner
+        return total
+
+    counted = walk(model)
+    return counted if counted is not None else count_parameters(freeze(model, arch))
 
 
 def fresh_copy(model: nn.Module) -> nn.Module:
