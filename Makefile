@@ -23,7 +23,7 @@ train: $(STAMP)
 	$(BIN)/enas-train $(ARGS)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist loadfile $(ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache

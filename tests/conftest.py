@@ -1,4 +1,5 @@
 """Shared fixtures: the real conf/ composed through Hydra's compose API, shrunk for the CPU."""
+import os
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,12 @@ from enas.config import register_configs
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one test process per core (pytest-xdist): one PyTorch thread each, here and in every
+    # process a test starts, since more busy threads than cores slow PyTorch down many times over.
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
 
 # A micro supernet small enough for a few CPU steps in a test.
 TINY_MICRO = ["space.num_layers=1", "space.out_channels=8", "space.num_nodes=3"]
