@@ -1,6 +1,7 @@
 """Multi-trial search: every proposed child trained on its own, early stopping, weight inheritance, resume,
 failures, and the same search on Ray workers (local, a separately started cluster, a worker that dies)."""
 import json
+import platform
 import random
 import subprocess
 import sys
@@ -104,6 +105,58 @@ def test_early_stopping_ends_poor_children_at_a_rung_and_continues_the_best(tmp_
 
     assert "each child&#x27;s validation score" in write_report(tmp_path).read_text()
     assert (tmp_path / "report_trials.png").is_file()
+
+
+MAPPED_WHILE_HELD = """
+import ctypes, importlib.util, sys
+
+spec = importlib.util.spec_from_file_location("malloc", sys.argv[1])  # alone: no torch, a fresh small heap
+malloc = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(malloc)
+keep_freed_memory_mapped = malloc.keep_freed_memory_mapped
+
+class MallInfo2(ctypes.Structure):  # glibc's struct mallinfo2: every field a size_t
+    _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks",
+                                              "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+libc = ctypes.CDLL(None)
+libc.mallinfo2.restype, libc.malloc.restype, libc.free.argtypes = MallInfo2, ctypes.c_void_p, [ctypes.c_void_p]
+
+def mapped_while_held(size):
+    before = libc.mallinfo2().hblkhd
+    block = libc.malloc(size)
+    mapped = libc.mallinfo2().hblkhd - before
+    libc.free(block)
+    return mapped
+
+first = mapped_while_held(8 << 20)
+assert keep_freed_memory_mapped()
+print(first, mapped_while_held(8 << 20))
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_a_fresh_worker_process_keeps_its_activations_in_the_heap_once_tuned(monkeypatch):
+    """In a fresh process (a Ray worker: its data arrives, it never frees a large block) glibc maps an 8 MB
+    activation from the kernel each time; after `keep_freed_memory_mapped` it comes from the heap. Every
+    `TrialRunner` tunes its process unless the run says ``tune_malloc=false``."""
+    import ctypes
+
+    if not hasattr(ctypes.CDLL(None), "mallinfo2"):
+        pytest.skip("glibc before 2.33 has no mallinfo2")
+    from enas.runs import malloc
+    from enas.trials import child
+
+    done = subprocess.run([sys.executable, "-c", MAPPED_WHILE_HELD, malloc.__file__], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, after = map(int, done.stdout.split())
+    assert before >= 8 << 20 and after == 0
+    calls = []
+    monkeypatch.setattr(child, "keep_freed_memory_mapped", lambda: calls.append(1))
+    for tune in (True, False):
+        TrialRunner(None, lambda _: None, TrainerConfig(), epochs=1, tune_malloc=tune)
+    assert calls == [1]
 
 
 def test_inherit_copies_the_parents_weights_where_the_architectures_agree():

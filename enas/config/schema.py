@@ -340,7 +340,8 @@ class SearchConfig:
                                   # benchmark_acc (needs benchmark=nb201); sweepers maximise it with direction=maximize
     benchmark: Optional[str] = None   # nb201: look the derived cell up in the NAS-Bench-201 table
     benchmark_file: Optional[str] = None
-    tune_malloc: bool = True      # glibc: keep freed activations mapped (see enas/runs/malloc.py)
+    tune_malloc: bool = True      # glibc: keep freed activations mapped, here and in multi-trial workers
+                                  # (see enas/runs/malloc.py)
     keep_every: int = 0           # also keep checkpoints/epoch_{n}.pt every this many epochs (0: last.pt only)
     imports: List[str] = field(default_factory=list)  # modules or .py files imported first: your spaces register
     overwrite: bool = False       # start over in a run folder that already holds a run (else refused)

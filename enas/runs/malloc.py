@@ -5,8 +5,8 @@ the ~64 KB-4 MB blocks of small-image activations are unmapped when freed and pa
 on the next step, which made 3x3 convolutions up to 3x slower and far noisier. Raising the mmap
 and trim thresholds (what ``MALLOC_MMAP_THRESHOLD_`` / ``MALLOC_TRIM_THRESHOLD_`` do, but from
 inside the process) keeps that memory mapped; the cost is a higher resident size after peaks.
-It is on by default for the CLI (``tune_malloc=true``), a no-op outside glibc, and never touches
-CUDA memory. ``python -m benchmarks.throughput --compare-malloc`` measures it.
+It is on by default for the CLI and for multi-trial workers (``tune_malloc=true``), a no-op outside
+glibc, and never touches CUDA memory. ``python -m benchmarks.throughput --compare-malloc`` measures it.
 """
 from __future__ import annotations
 

@@ -328,7 +328,8 @@ class MultiTrialSearch:
                 self.s.latency.save(self.out / TABLE_FILE)
         runner = {"task": self.s.task, "network": self.s.network, "trainer": trainer_settings(self.cfg.trainer),
                   "epochs": self.settings.epochs, "seed": int(self.cfg.seed), "time_limit": self.settings.time_limit,
-                  "imports": list(self.cfg.imports), "device": self.s.device}
+                  "imports": list(self.cfg.imports), "device": self.s.device,
+                  "tune_malloc": bool(self.cfg.tune_malloc)}
         self.engine = create_engine(self.settings, runner, self.s.device)
         try:
             self._requeue_live()
