@@ -115,7 +115,7 @@ def show(rows: List[Dict]) -> None:
     print(head)
     for r in rows:
         print(f"{r['run']:34} {r['workers']:>2} {r['threads']:>2} {r['trials']:>6} {r['finished']:>5} {r['stopped']:>5} "
-              f"{r['inherited']:>4} {r['per_hour']:>6.1f} {r['epochs']:>8.2f} {r['evolved']:>7.2f} {r['minutes']:>5.1f} "
+              f"{r['inherited']:>4} {r['per_hour']:>6.0f} {r['epochs']:>8.2f} {r['evolved']:>7.2f} {r['minutes']:>5.1f} "
               f"{r['acc']:>6.2f} {r['top']:>6.2f} {r['c100']:>6.2f} {r['in16']:>6.2f} {r['by_score']:>6.2f} "
               f"{r['by_params']:>6.2f} {r['largest']:>6.2f}")
     groups: Dict[str, List[Dict]] = {}
