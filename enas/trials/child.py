@@ -50,8 +50,8 @@ class TrialRunner:
 
     ``tune_malloc`` (the run's setting) keeps freed activation memory mapped in this process, as the command
     line does in its own (`enas.runs.malloc`): a Ray worker receives its data instead of loading it, so glibc
-    never raises its thresholds by itself there, and each step's activations were mapped and unmapped again
-    (12-19% of the machine in the kernel, two workers 1.7x one instead of 1.95x).
+    never raises its thresholds by itself there, and each step's activations would be mapped and unmapped again
+    (12-19% of a 2-core machine's time in the kernel, measured).
     """
 
     def __init__(self, task, network: Callable[[Mapping], nn.Module], trainer, epochs: int, seed: int = 0,
