@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 __all__ = ["IMAGE_SUFFIXES", "USER_SOURCES", "load_user_images", "load_image_folder", "load_custom_dataset",
-           "hold_out", "channel_stats"]
+           "hold_out", "channel_stats", "image_size", "resized"]
 
 USER_SOURCES = ("image_folder", "custom")  # data.source values served here (CIFAR's are in enas.data)
 
@@ -32,7 +32,7 @@ Split = Tuple[torch.Tensor, torch.Tensor]
 Size = Optional[Tuple[int, int]]
 
 
-def _size(resize) -> Size:
+def image_size(resize) -> Size:
     """``data.resize``: null (keep), one side (square) or [height, width]."""
     if resize is None:
         return None
@@ -40,6 +40,19 @@ def _size(resize) -> Size:
     if len(sides) != 2 or min(sides) < 1:
         raise ValueError(f"data.resize={resize!r} must be one side or [height, width], each at least 1")
     return sides[0], sides[1]
+
+
+def resized(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """uint8 images (N, C, H, W) resampled to ``size`` (height, width) once, at load: shrunk by area averaging
+    (half the side: the mean of each 2x2 block, as downsampled ImageNet), enlarged bilinearly. In chunks, so a
+    large split never holds a float copy whole."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrink = size[0] <= x.shape[-2] and size[1] <= x.shape[-1]
+    resample = dict(mode="area") if shrink else dict(mode="bilinear", align_corners=False)
+    chunks = [torch.nn.functional.interpolate(part.float(), size=size, **resample).round_().clamp_(0, 255)
+              .to(torch.uint8) for part in x.split(4096)]
+    return torch.cat(chunks)
 
 
 def _to_rgb_array(image, size: Size, where: str) -> np.ndarray:
@@ -119,7 +132,7 @@ def load_image_folder(root: Union[str, Path], resize=None) -> Tuple[Dict[str, Sp
     """(splits, class names, whether the folder had its own test split). Without ``train/`` and
     ``test/`` (or ``val/``) subfolders, ``splits`` has only "train": the caller holds a test set out."""
     root = Path(root).expanduser()
-    size = _size(resize)
+    size = image_size(resize)
     test_dir = next((root / n for n in ("test", "val") if (root / n).is_dir()), None)
     if (root / "train").is_dir() and test_dir is not None:
         classes = [p.name for p in _class_folders(root / "train")]
@@ -157,7 +170,7 @@ def load_custom_dataset(dataset_cfg, test_cfg=None, resize=None) -> Tuple[Dict[s
     if not dataset_cfg or "_target_" not in dataset_cfg:
         raise ValueError("data=custom needs data.dataset._target_: the dotted path of a dataset class or function "
                          "(e.g. data.dataset._target_=my_package.MyDataset +data.dataset.root=...)")
-    size = _size(resize)
+    size = image_size(resize)
     splits = {"train": _read_dataset(instantiate(dataset_cfg), size, f"data.dataset ({dataset_cfg['_target_']})")}
     if test_cfg:
         splits["test"] = _read_dataset(instantiate(test_cfg), size, f"data.test_dataset ({test_cfg['_target_']})")

@@ -28,12 +28,13 @@ its rank and AZ-NAS's together), ``derive_candidates.csv`` every trial, best fir
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
 from collections import deque
 from pathlib import Path
-from typing import Deque, Dict, Iterable, List, Optional
+from typing import Deque, Dict, Iterable, Iterator, List, Optional
 
 import torch
 from omegaconf import OmegaConf
@@ -326,22 +327,30 @@ class MultiTrialSearch:
             write_record(self.out, self.cfg)
             if self.s.latency is not None:  # the run's own copy: a resume reuses it
                 self.s.latency.save(self.out / TABLE_FILE)
+        try:
+            with self.workers():
+                self._requeue_live()
+                if self.strategy.name in ASYNCHRONOUS:
+                    self._run_async()
+                else:
+                    self._run_sync()
+        finally:
+            if self.metrics is not None:
+                self.metrics.close()
+        return finish(self, self.began)
+
+    @contextlib.contextmanager
+    def workers(self) -> Iterator[None]:
+        """The trial engine (Ray workers, or this process) for the block: `train_batch` needs it."""
         runner = {"task": self.s.task, "network": self.s.network, "trainer": trainer_settings(self.cfg.trainer),
                   "epochs": self.settings.epochs, "seed": int(self.cfg.seed), "time_limit": self.settings.time_limit,
                   "imports": list(self.cfg.imports), "device": self.s.device,
                   "tune_malloc": bool(self.cfg.tune_malloc)}
         self.engine = create_engine(self.settings, runner, self.s.device)
         try:
-            self._requeue_live()
-            if self.strategy.name in ASYNCHRONOUS:
-                self._run_async()
-            else:
-                self._run_sync()
+            yield
         finally:
             self.engine.close()
-            if self.metrics is not None:
-                self.metrics.close()
-        return finish(self, self.began)
 
     def _run_async(self) -> None:
         while True:
