@@ -6,7 +6,8 @@ benchmark table. Variants: ``evolution`` as shipped; ``random`` (uniform childre
 order with any number of workers, so the rows of a throughput comparison train identical work); ``asha`` (early
 stopping: rungs at 1 and 3 epochs, eta 3); ``inherit`` (a mutated child starts from its parent's trained weights);
 ``asha_inherit``; ``zero_cost`` (a zero-cost warm-up, then the pick by validation score and AZ-NAS together);
-``zero_cost_score`` (the same warm-up, then the pick by validation score alone). Every variant runs with each
+``zero_cost_score`` (the same warm-up, then the pick by validation score alone); ``low_res`` (every child trained
+12 epochs on images downsampled to 16x16, about the cost of the 4 epochs at 32x32). Every variant runs with each
 ``--workers`` count (one thread per worker), and ``--two-threads`` adds one worker with both threads: the rows of
 one invocation run one after another on the same machine, so their trials per hour compare.
 
@@ -22,8 +23,9 @@ trials per hour, mean epochs a child trained, the mean validation accuracy (%) o
 a parent) that trained the whole budget, the pick's CIFAR-10 test accuracy with its top-% of the space, CIFAR-100
 and ImageNet16-120, (score) the CIFAR-10 test accuracy of the best child by validation score alone (the pick
 unless ``multi_trial.select`` says otherwise) and (s+par) that of the child ``multi_trial.select=score_params``
-picks among the same children (a pick that trains nothing, so any run's children show it), and (size) that of
-the largest of them, size alone.
+picks among the same children (a pick that trains nothing, so any run's children show it), (size) that of
+the largest of them, size alone, and (tau) the Kendall tau of those children's validation scores with their test
+accuracy: how well the child recipe ranks the cells the search met.
 """
 from __future__ import annotations
 
@@ -39,6 +41,7 @@ from typing import Dict, List, Tuple
 import torch
 from omegaconf import OmegaConf
 
+from enas.predictors.ranking import kendall_tau
 from enas.predictors.zero_cost import child_parameters
 from enas.search.build import build_supernet
 from enas.trials.finish import full_budget, joint_pick
@@ -56,6 +59,8 @@ VARIANTS = {
     "zero_cost": ["zero_cost_warmup.steps=30", "zero_cost_warmup.pool=200", "multi_trial.select=score_az_nas"],
     # the same warm-up, the pick by validation score alone (no AZ-NAS scoring of the children on the driver)
     "zero_cost_score": ["zero_cost_warmup.steps=30", "zero_cost_warmup.pool=200", "multi_trial.select=score"],
+    # children trained 12 epochs on images downsampled to 16x16, at about the cost of 4 epochs at 32x32
+    "low_res": ["data.resize=16", "multi_trial.epochs=12"],
 }
 TOP5 = 93.28  # where the top 5% of the space starts (CIFAR-10 test accuracy)
 
@@ -105,19 +110,21 @@ def row(folder: Path, table) -> Dict:
             "c100": described["cifar100_test_acc"], "in16": described["imagenet16_120_test_acc"], "cell": described,
             "by_score": table.describe(by_score["architecture"])["cifar10_test_acc"],
             "by_params": table.describe(by_params["architecture"])["cifar10_test_acc"],
-            "largest": table.describe(largest["architecture"])["cifar10_test_acc"]}
+            "largest": table.describe(largest["architecture"])["cifar10_test_acc"],
+            "tau": kendall_tau([t["score"] for t in full_budget(trials)],
+                               [table.describe(t["architecture"])["cifar10_test_acc"] for t in full_budget(trials)])}
 
 
 def show(rows: List[Dict]) -> None:
     head = (f"{'run':34} {'w':>2} {'t':>2} {'trials':>6} {'full':>5} {'stop':>5} {'inh':>4} {'per h':>6} "
             f"{'ep/child':>8} {'evo val':>7} {'min':>5} {'C-10':>6} {'top%':>6} {'C-100':>6} {'IN16':>6} {'score':>6} "
-            f"{'s+par':>6} {'size':>6}")
+            f"{'s+par':>6} {'size':>6} {'tau':>5}")
     print(head)
     for r in rows:
         print(f"{r['run']:34} {r['workers']:>2} {r['threads']:>2} {r['trials']:>6} {r['finished']:>5} {r['stopped']:>5} "
               f"{r['inherited']:>4} {r['per_hour']:>6.0f} {r['epochs']:>8.2f} {r['evolved']:>7.2f} {r['minutes']:>5.1f} "
               f"{r['acc']:>6.2f} {r['top']:>6.2f} {r['c100']:>6.2f} {r['in16']:>6.2f} {r['by_score']:>6.2f} "
-              f"{r['by_params']:>6.2f} {r['largest']:>6.2f}")
+              f"{r['by_params']:>6.2f} {r['largest']:>6.2f} {r['tau']:>5.2f}")
     groups: Dict[str, List[Dict]] = {}
     for r in rows:
         groups.setdefault(r["run"].rsplit("_s", 1)[0], []).append(r)

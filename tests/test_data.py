@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from enas.data import Augment, ImageLoader, load_cifar10, search_split
+from enas.data import Augment, ImageLoader, load_cifar10, resized, search_split
 from enas.tasks import Task
 from enas.search import train_epoch
 
@@ -74,6 +74,31 @@ def test_loader_normalises_once_and_covers_the_split():
     seen = torch.cat([yb for _, yb in loader])
     assert sorted(seen.tolist()) == list(range(10)) and len(loader) == 3
     assert abs(loader.x.mean().item()) < 1.0
+
+
+def test_resize_shrinks_by_block_means_and_a_search_task_serves_the_smaller_images():
+    from omegaconf import OmegaConf
+
+    from enas.config import TrainerConfig
+    from enas.tasks import build_image_task
+
+    x = torch.randint(0, 256, (5, 3, 32, 32), dtype=torch.uint8)
+    half = resized(x, (16, 16))
+    blocks = x.float().view(5, 3, 16, 2, 16, 2).mean((3, 5))
+    assert half.dtype == torch.uint8 and (half.float() - blocks).abs().max() <= 0.5
+    assert resized(x, (32, 32)) is x and resized(x, (40, 36)).shape == (5, 3, 40, 36)
+
+    data = OmegaConf.create({"source": "embedded", "root": None, "download": False, "cutout": 0, "augment": True,
+                             "eval_batch_size": 64, "batch_size": 32, "valid_size": 200, "split": "random",
+                             "split_file": None, "train_subset": 128, "valid_subset": 64, "num_classes": 10,
+                             "resize": 16})
+    trainer = TrainerConfig(epochs=1, progress=False, channels_last=False, aux_weight=0.0)
+    task, _ = build_image_task(data, trainer, torch.device("cpu"), 0, "search")
+    xb, _ = next(task.train_batches())
+    assert xb.shape == (32, 3, 16, 16) and task.valid.x.shape[-2:] == (16, 16)
+    assert task.train.augment.pad == 2  # CIFAR's 4 pixels of 32, at half the side
+    with pytest.raises(ValueError, match=r"data.resize=0"):
+        build_image_task(OmegaConf.merge(data, {"resize": 0}), trainer, torch.device("cpu"), 0, "search")
 
 
 class _NaNTask(Task):

@@ -591,3 +591,23 @@ def test_without_ray_the_trials_run_in_process_and_say_so_in_one_line(tmp_path, 
     with pytest.raises(ValueError, match="multi_trial.engine=ray needs Ray"):
         multi_trial_search(compose_config("search", [*TINY, "strategy=random", "multi_trial.engine=ray"], tmp_path / "r"))
     assert not (tmp_path / "r").exists()  # refused before anything was written
+
+
+def test_the_child_recipe_benchmark_ranks_the_same_cells_under_each_recipe(tmp_path, monkeypatch, capsys):
+    from conftest import shared_data
+    from benchmarks import child_recipe
+
+    nb201 = shared_data("nasbench201")
+    monkeypatch.setattr(sys, "argv", [
+        "child_recipe", "--nb201", str(nb201), "--cells", "3", "--workers", "1", "--out", str(tmp_path / "r.json"),
+        "data=embedded", "debug=cpu_tiny", "space.C=4", "multi_trial.epochs=1", "multi_trial.engine=local"])
+    child_recipe.main()
+    out = capsys.readouterr().out
+    record = json.loads((tmp_path / "r.json").read_text())
+    assert [r["recipe"] for r in record["results"]] == ["shipped", "low_res"]
+    assert all(len(r["scores"]) == 3 and all(0.0 <= s <= 1.0 for s in r["scores"]) for r in record["results"])
+    assert record["results"][1]["overrides"][0] == "data.resize=16"
+    table = child_recipe.nb201_table(nb201)
+    median = sorted(row["cifar10_test_acc"] for row in table.rows.values())[len(table.rows) // 2]
+    assert all(acc >= median for acc in record["cifar10_test_acc"])  # the better half of the space
+    assert "low_res" in out and "NB201 12 ep" in out
