@@ -5,4 +5,5 @@ from .loader import Augment, ImageLoader
 from .ptb import batchify, load_ptb
 
 __all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "check_labels", "load_cifar10", "search_split", "USER_SOURCES",
-           "channel_stats", "image_size", "resized", "load_image_folder", "load_user_images", "Augment", "ImageLoader", "batchify", "load_ptb"]
+           "channel_stats", "image_size", "resized", "load_image_folder", "load_user_images", "Augment", "ImageLoader",
+           "batchify", "load_ptb"]
