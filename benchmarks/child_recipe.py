@@ -63,7 +63,8 @@ def show(results: List[Dict], accuracies: List[float], reference: List[float]) -
     network on the same cells (the fitness its REA looks up), for scale."""
     print(f"{'recipe':14} {'epochs':>6} {'min/child':>9} {'val acc':>7} {'tau':>6} {'rho':>6}")
     for r in results:
-        print(f"{r['recipe']:14} {r['epochs']:>6} {r['child_minutes']:>9.2f} {100 * statistics.mean(r['scores']):>7.2f} "
+        accuracy = 100 * statistics.mean(r["scores"])
+        print(f"{r['recipe']:14} {r['epochs']:>6} {r['child_minutes']:>9.2f} {accuracy:>7.2f} "
               f"{kendall_tau(r['scores'], accuracies):>6.3f} {spearman_rho(r['scores'], accuracies):>6.3f}")
     print(f"{'NB201 12 ep':14} {12:>6} {'':>9} {statistics.mean(reference):>7.2f} "
           f"{kendall_tau(reference, accuracies):>6.3f} {spearman_rho(reference, accuracies):>6.3f}")

@@ -255,7 +255,7 @@ class ImageDataConfig:
     train_subset: Optional[int] = None  # keep only this many search-train images (proxy tasks)
     valid_subset: Optional[int] = None
     test_subset: Optional[int] = None  # retrain: test on only this many images (tokens for text): smoke checks
-    resize: Any = None            # null | one side | [height, width]: every image resampled once at load (a cheaper proxy)
+    resize: Any = None            # null | one side | [height, width]: resampled once at load (a cheaper proxy)
     batch_size: int = 160
     eval_batch_size: int = 500
     augment: bool = True
