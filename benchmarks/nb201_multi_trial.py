@@ -96,6 +96,7 @@ def row(folder: Path, table) -> Dict:
     settings = config["multi_trial"]
     trials = [json.loads(line) for line in (folder / "trials.jsonl").read_text().splitlines()]
     by_params, largest = params_picks(config["space"], trials)
+    full = full_budget(trials)
     described = table.describe(meta["architecture"])
     evolved = [t["score"] for t in trials if t["parent"] is not None and t["epochs"] == settings["epochs"]]
     by_score = next(t for t in trials if t["id"] == meta.get("best_score_trial", meta["trial"]))
@@ -111,8 +112,8 @@ def row(folder: Path, table) -> Dict:
             "by_score": table.describe(by_score["architecture"])["cifar10_test_acc"],
             "by_params": table.describe(by_params["architecture"])["cifar10_test_acc"],
             "largest": table.describe(largest["architecture"])["cifar10_test_acc"],
-            "tau": kendall_tau([t["score"] for t in full_budget(trials)],
-                               [table.describe(t["architecture"])["cifar10_test_acc"] for t in full_budget(trials)])}
+            "tau": kendall_tau([t["score"] for t in full], [table.describe(t["architecture"])["cifar10_test_acc"]
+                                                            for t in full])}
 
 
 def show(rows: List[Dict]) -> None:
